@@ -1,0 +1,42 @@
+"""Test sessions: one per SQLAlchemy line, plus lint. Run through ./run-tests.sh.
+
+./run-tests.sh                         # lint + both SQLAlchemy lines, every lane
+./run-tests.sh -s tests-2.1            # one SQLAlchemy line
+./run-tests.sh -s tests-2.0 -- --lanes postgresql   # one lane (pytest args after --)
+"""
+
+import nox
+
+nox.options.default_venv_backend = "uv"
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = True
+
+# The newest patch release of each line (2.0.54+/2.1.2+ fixed asyncio cancellation bugs).
+SQLALCHEMY_LINES = {
+    "2.0": "sqlalchemy[asyncio]>=2.0.58,<2.1",
+    "2.1": "sqlalchemy[asyncio]>=2.1.9,<2.2",
+}
+nox.options.sessions = ["lint", *(f"tests-{line}" for line in SQLALCHEMY_LINES)]
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("-e", ".[test]")
+    session.run("ruff", "check", ".")
+    session.run("python", "-m", "tools.snippets")
+
+
+def _tests(session: nox.Session, requirement: str) -> None:
+    session.install("-e", ".[test]", requirement)
+    session.run("python", "-c", "import sqlalchemy; print('SQLAlchemy', sqlalchemy.__version__)")
+    # Typing differs between the lines (e.g. Select[tuple[int]] vs Select[int]): check both.
+    session.run("mypy")
+    session.run("pytest", *session.posargs)
+
+
+for _line, _requirement in SQLALCHEMY_LINES.items():
+
+    def _session(session: nox.Session, requirement: str = _requirement) -> None:
+        _tests(session, requirement)
+
+    nox.session(name=f"tests-{_line}")(_session)

@@ -1,0 +1,1 @@
+"""Project machinery shared by tests/ and benchmarks/: database servers, SQL counting, snippets."""
