@@ -12,7 +12,7 @@ from typing import Annotated
 
 from sqlalchemy import Column, DateTime, ForeignKey, MetaData, String, Table, Text, func
 from sqlalchemy.ext.asyncio import AsyncAttrs
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, WriteOnlyMapped, mapped_column, relationship
 
 # Reusable column types: declare once, annotate many columns with them.
 IntPK = Annotated[int, mapped_column(primary_key=True)]
@@ -56,6 +56,10 @@ class User(Base):
     posts: Mapped[list["Post"]] = relationship(
         back_populates="author", cascade="all, delete-orphan", lazy="raise"
     )
+    # A collection too large to load: never loaded whole, queried and appended through its API.
+    events: WriteOnlyMapped["AuditEvent"] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, order_by="AuditEvent.id"
+    )
 
 
 class Post(Base):
@@ -80,4 +84,13 @@ class Tag(Base):
     posts: Mapped[list[Post]] = relationship(
         secondary=post_tags, back_populates="tags", lazy="raise"
     )
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+
+    id: Mapped[IntPK]
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    action: Mapped[str] = mapped_column(String(50))
+    created_at: Mapped[CreatedAt]
 # endregion: models
