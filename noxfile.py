@@ -16,7 +16,11 @@ SQLALCHEMY_LINES = {
     "2.0": "sqlalchemy[asyncio]>=2.0.58,<2.1",
     "2.1": "sqlalchemy[asyncio]>=2.1.9,<2.2",
 }
-nox.options.sessions = ["lint", *(f"tests-{line}" for line in SQLALCHEMY_LINES)]
+nox.options.sessions = [
+    "lint",
+    *(f"tests-{line}" for line in SQLALCHEMY_LINES),
+    "benchmarks-quick",
+]
 
 
 @nox.session
@@ -40,3 +44,10 @@ for _line, _requirement in SQLALCHEMY_LINES.items():
         _tests(session, requirement)
 
     nox.session(name=f"tests-{_line}")(_session)
+
+
+@nox.session(name="benchmarks-quick")
+def benchmarks_quick(session: nox.Session) -> None:
+    """Every benchmark at small size: proves they still run (full size: python -m benchmarks)."""
+    session.install("-e", ".[test]", SQLALCHEMY_LINES["2.1"])
+    session.run("python", "-m", "benchmarks", "--quick", "--lanes", "postgresql,mysql,sqlite")
