@@ -20,10 +20,15 @@ from dataclasses import dataclass
 
 import pytest
 import sqlalchemy
-from sqlalchemy import URL, event
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy import URL
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from examples.models import Base
+
+# The testing recipe (references/testing.md): an engine whose SQLite connections honour
+# BEGIN/SAVEPOINT, and a session whose commits are undone when the test ends.
+from examples.testing_recipe import make_test_engine as make_test_engine
+from examples.testing_recipe import rollback_session
 from tools.databases import (
     LANES,
     LaneUnavailable,
@@ -155,27 +160,6 @@ async def db_url(lane: Lane) -> AsyncIterator[URL]:
         await lane.drop(url)
 
 
-def make_test_engine(url: URL | str) -> AsyncEngine:
-    """An engine whose SQLite connections honour BEGIN/SAVEPOINT like the other databases.
-
-    The sqlite3 module opens transactions lazily and ignores SAVEPOINT semantics; the
-    documented fix is to take transaction control from the driver (see the SQLAlchemy
-    pysqlite/aiosqlite "Serializable isolation / Savepoints" notes).
-    """
-    engine = create_async_engine(url)
-    if engine.dialect.name == "sqlite":
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _no_driver_transactions(dbapi_connection: object, record: object) -> None:
-            dbapi_connection.isolation_level = None  # type: ignore[attr-defined]
-
-        @event.listens_for(engine.sync_engine, "begin")
-        def _begin(conn: sqlalchemy.Connection) -> None:
-            conn.exec_driver_sql("BEGIN")
-
-    return engine
-
-
 @pytest.fixture(scope="session")
 async def engine(lane: Lane) -> AsyncIterator[AsyncEngine]:
     """One engine per lane for the whole run, on its own database with every example table."""
@@ -196,13 +180,5 @@ async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
 
     The session joins an outer transaction; its own commit()/rollback() act on savepoints.
     """
-    async with engine.connect() as conn:
-        outer = await conn.begin()
-        session = AsyncSession(
-            bind=conn, expire_on_commit=False, join_transaction_mode="create_savepoint"
-        )
-        try:
-            yield session
-        finally:
-            await session.close()
-            await outer.rollback()
+    async with rollback_session(engine) as session:
+        yield session
