@@ -10,7 +10,7 @@ both sides with ``back_populates``.
 import datetime
 from typing import Annotated
 
-from sqlalchemy import Column, DateTime, ForeignKey, MetaData, String, Table, Text, func
+from sqlalchemy import Column, DateTime, ForeignKey, Index, MetaData, String, Table, Text, func
 from sqlalchemy.ext.asyncio import AsyncAttrs
 from sqlalchemy.orm import DeclarativeBase, Mapped, WriteOnlyMapped, mapped_column, relationship
 
@@ -64,6 +64,8 @@ class User(Base):
 
 class Post(Base):
     __tablename__ = "posts"
+    # Serves the newest-first listing and its keyset pagination: ORDER BY created_at, id.
+    __table_args__ = (Index("ix_posts_created_at_id", "created_at", "id"),)
 
     id: Mapped[IntPK]
     title: Mapped[str]

@@ -323,10 +323,7 @@ async def test_index_on_created_at_and_id_serves_the_keyset_query(db_url: URL, l
     Session = async_sessionmaker(engine, expire_on_commit=False)
     try:
         async with engine.begin() as conn:
-            await conn.run_sync(Base.metadata.create_all)
-            await conn.execute(
-                text("CREATE INDEX ix_posts_created_at_id ON posts (created_at, id)")
-            )
+            await conn.run_sync(Base.metadata.create_all)  # includes ix_posts_created_at_id
         async with Session() as session:
             await add_posts_sharing_one_timestamp(session, lane)
             await session.commit()
