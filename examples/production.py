@@ -1,0 +1,196 @@
+"""An engine for a long-running service, and running many tasks on it.
+
+Illustrates pool limits (``pool_size``/``max_overflow``/``pool_timeout``), ``pool_pre_ping`` and
+``pool_recycle`` against connections the server dropped, a server-side statement timeout per
+dialect, cancelling work with ``asyncio.timeout``, one session per task with bounded
+concurrency, and shutting the pool down with ``dispose()``.
+
+Run: python -m examples.production
+"""
+
+# region: engine
+from typing import Any
+
+from sqlalchemy import URL, Connection, event, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+
+def make_production_engine(
+    url: str | URL,
+    *,
+    pool_size: int = 10,
+    max_overflow: int = 0,
+    pool_timeout: float = 10.0,
+    statement_timeout: float = 30.0,
+) -> AsyncEngine:
+    """An engine for PostgreSQL (asyncpg), MariaDB (aiomysql) or a SQLite file (aiosqlite)."""
+    url = make_url(url)
+    if pool_size < 1 or max_overflow < 0 or pool_timeout <= 0 or statement_timeout <= 0:
+        raise ValueError("need pool_size >= 1, max_overflow >= 0, timeouts > 0")
+    backend = url.get_backend_name()
+    connect_args: dict[str, Any]
+    if backend == "postgresql":
+        connect_args = {
+            # The server cancels any statement that runs longer (the setting is in milliseconds).
+            "server_settings": {"statement_timeout": str(round(statement_timeout * 1000))},
+            # asyncpg's own limit, for a server that stops answering: longer than the server's,
+            # so the server's clear error comes first.
+            "command_timeout": statement_timeout + 5,
+            "timeout": 10,  # seconds to establish a connection
+        }
+    elif backend in ("mysql", "mariadb"):
+        connect_args = {
+            # MariaDB aborts any statement that runs longer (seconds). Cancelling the Python task
+            # does not: aiomysql just closes the socket and the statement runs on.
+            "init_command": f"SET SESSION max_statement_time = {statement_timeout}",
+            "connect_timeout": 10,
+        }
+    elif backend == "sqlite":
+        if url.database in (None, "", ":memory:"):
+            raise ValueError("a SQLite production engine needs a database file")
+        # No server, so no statement timeout. `timeout`: seconds a writer waits for the
+        # database lock before failing with "database is locked".
+        connect_args = {"timeout": 15}
+    else:
+        raise ValueError(f"unsupported database {backend!r}: postgresql, mysql/mariadb or sqlite")
+    engine = create_async_engine(
+        url,
+        pool_size=pool_size,  # connections kept open
+        max_overflow=max_overflow,  # extra connections under load; 0 makes pool_size the cap
+        pool_timeout=pool_timeout,  # seconds to wait for a free connection, then TimeoutError
+        pool_pre_ping=True,  # test each connection at checkout; replace it if the server left
+        pool_recycle=1800,  # reconnect after 30 min: under MariaDB wait_timeout and proxy limits
+        connect_args=connect_args,
+    )
+    if backend == "sqlite":
+        _begin_immediate(engine)
+    return engine
+
+
+def _begin_immediate(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _connect(dbapi_connection: Any, connection_record: Any) -> None:
+        dbapi_connection.isolation_level = None  # SQLAlchemy, not sqlite3, starts transactions
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(conn: Connection) -> None:
+        # Take the write lock at BEGIN: concurrent writers queue for up to `timeout` seconds
+        # instead of deadlocking mid-transaction with "database is locked".
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+# endregion: engine
+
+
+# region: concurrency
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TypeVar, cast
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+
+async def run_concurrently(
+    Session: async_sessionmaker[AsyncSession],
+    work: Callable[[AsyncSession, Item], Awaitable[Result]],
+    items: Iterable[Item],
+    limit: int,
+) -> list[Result]:
+    """``work(session, item)`` for every item, each in its own session and transaction,
+    at most ``limit`` at a time. With limit <= pool size no task ever waits for a connection."""
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+    semaphore = asyncio.Semaphore(limit)
+
+    async def one(item: Item) -> Result:
+        # One session per task: an AsyncSession must never be shared between tasks.
+        async with semaphore, Session() as session, session.begin():
+            return await work(session, item)
+
+    # A failure does not cancel the others: a cancelled statement runs on in MariaDB, and on
+    # SQLite a cancelled transaction keeps the database locked. They finish, then errors raise.
+    results = await asyncio.gather(*(one(item) for item in items), return_exceptions=True)
+    errors = [r for r in results if isinstance(r, BaseException)]
+    if errors:
+        raise BaseExceptionGroup(f"{len(errors)} of {len(results)} tasks failed", errors)
+    return cast("list[Result]", results)
+
+
+# endregion: concurrency
+
+
+# region: deadline
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+T = TypeVar("T")
+
+
+async def with_deadline(
+    Session: async_sessionmaker[AsyncSession],
+    work: Callable[[AsyncSession], Awaitable[T]],
+    seconds: float,
+) -> T:
+    """``work`` in its own session and transaction, given up after ``seconds`` (TimeoutError).
+
+    On expiry the task is cancelled: the transaction rolls back and the connection goes back
+    to the pool. Do not use it on SQLite (a cancelled transaction keeps the database locked).
+    """
+    async with asyncio.timeout(seconds), Session() as session, session.begin():
+        return await work(session)
+
+
+# endregion: deadline
+
+
+async def demonstrate(engine: AsyncEngine, Session: async_sessionmaker[AsyncSession]) -> None:
+    from sqlalchemy import func, select, text
+
+    from examples.crud import create_user
+    from examples.models import User
+
+    async def add(session: AsyncSession, n: int) -> int:
+        user = await create_user(session, f"user{n}@example.com", f"User {n}")
+        return user.id
+
+    ids = await run_concurrently(Session, add, range(50), limit=10)
+    async with Session() as session:
+        total = await session.scalar(select(func.count()).select_from(User))
+    print(f"{len(ids)} tasks, {total} users, pool: {engine.pool.status()}")
+
+    slow = {"postgresql": "SELECT pg_sleep(5)", "mysql": "SELECT SLEEP(5)"}
+    if engine.dialect.name not in slow:
+        return  # SQLite: never cancel a transaction (see references/production.md)
+
+    async def slow_query(session: AsyncSession) -> None:
+        await session.execute(text(slow[engine.dialect.name]))
+
+    try:
+        await with_deadline(Session, slow_query, 0.2)
+    except TimeoutError:
+        print(f"cancelled after 0.2 s; pool: {engine.pool.status()}")
+
+
+async def main(url: str) -> None:
+    from examples.quickstart import create_tables, drop_tables
+
+    engine = make_production_engine(url, statement_timeout=1)  # once per process, at startup
+    Session = async_sessionmaker(engine, expire_on_commit=False)
+    try:
+        await create_tables(engine)  # (Alembic migrations in a real deployment)
+        await demonstrate(engine, Session)  # the application's lifetime
+    finally:
+        await drop_tables(engine)
+        await engine.dispose()  # close every pooled connection before the event loop ends
+
+
+if __name__ == "__main__":
+    from examples.run import run_example
+
+    run_example(main)
