@@ -9,10 +9,6 @@ in with ``lazyload()``.
 Run: python -m examples.loading
 """
 
-# Each region carries its own imports (it must be copyable alone): imports repeat and sit
-# where regions begin.
-# ruff: noqa: E402, F811
-
 # region: selectin
 from collections.abc import Sequence
 

@@ -9,10 +9,6 @@ session per concurrent task under ``asyncio.gather``, ``async_scoped_session`` w
 Run: python -m examples.sessions
 """
 
-# Each region carries its own imports (it must be copyable alone): imports repeat and sit
-# where regions begin.
-# ruff: noqa: E402, F811
-
 # region: unit_of_work
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
