@@ -12,13 +12,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from examples.models import User
 
 MAX_NAME = 100  # matches User.name = String(100)
+MAX_ID = 2**31 - 1  # User.id is an INTEGER: PostgreSQL rejects a larger parameter outright
 
 
 def _clean_name(name: str) -> str:
     name = name.strip()
     if not name or len(name) > MAX_NAME:
         raise ValueError(f"name must be 1-{MAX_NAME} characters")
+    if "\x00" in name:  # PostgreSQL refuses NUL in text; MariaDB and SQLite would store it
+        raise ValueError("name must not contain NUL characters")
     return name
+
+
+def _is_possible_id(user_id: int) -> bool:
+    return not isinstance(user_id, bool) and 1 <= user_id <= MAX_ID
 
 
 def _clean_email(email: str) -> str:
@@ -37,6 +44,8 @@ async def create_user(session: AsyncSession, email: str, name: str) -> User:
 
 
 async def get_user(session: AsyncSession, user_id: int) -> User | None:
+    if not _is_possible_id(user_id):
+        return None  # no row can have it; asking would be a database error on PostgreSQL
     return await session.get(User, user_id)  # identity map first, then one SELECT
 
 
@@ -46,7 +55,7 @@ async def get_user_by_email(session: AsyncSession, email: str) -> User | None:
 
 
 async def rename_user(session: AsyncSession, user_id: int, name: str) -> User | None:
-    user = await session.get(User, user_id)
+    user = await get_user(session, user_id)
     if user is None:
         return None
     user.name = _clean_name(name)  # the unit of work sends the UPDATE at flush/commit
@@ -55,7 +64,7 @@ async def rename_user(session: AsyncSession, user_id: int, name: str) -> User | 
 
 
 async def delete_user(session: AsyncSession, user_id: int) -> bool:
-    user = await session.get(User, user_id)
+    user = await get_user(session, user_id)
     if user is None:
         return False
     await session.delete(user)  # cascade="all, delete-orphan" deletes the user's posts too

@@ -44,6 +44,10 @@ class Page(Generic[T]):
 
 
 def _check_page(page: int, page_size: int) -> None:
+    # Query strings arrive as text and JSON may carry 1.5 or true: accept whole numbers only.
+    for name, value in (("page", page), ("page_size", page_size)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{name} must be a whole number, got {value!r}")
     if not 1 <= page <= MAX_PAGE:
         raise ValueError(f"page must be between 1 and {MAX_PAGE}, got {page}")
     if not 1 <= page_size <= MAX_PAGE_SIZE:

@@ -147,23 +147,31 @@ async def test_unknown_ids_are_none_and_out_of_range_ids_differ_per_dialect(
                 assert await crud.rename_user(session, unknown, "x") is None
                 assert await crud.delete_user(session, unknown) is False
 
-        # Beyond the INTEGER column's range: validate ids at the boundary (pagination.MAX_ID).
+        # Beyond the INTEGER column's range: crud answers "no such user" without asking.
+        async with Session() as session:
+            with count_statements(engine) as log:
+                for impossible in (2**31, 2**63, True):
+                    assert await crud.get_user(session, impossible) is None
+                    assert await crud.delete_user(session, impossible) is False
+            assert log.statements == []
+
+        # What the unvalidated call does, per dialect.
         async with Session() as session:
             if lane.name == "postgresql":
                 with pytest.raises(DBAPIError, match=r"value out of int32 range"):
-                    await crud.get_user(session, 2**31)
+                    await session.get(User, 2**31)
             else:
-                assert await crud.get_user(session, 2**31) is None
+                assert await session.get(User, 2**31) is None
         async with Session() as session:
             if lane.name == "sqlite":
                 # Not even a DBAPIError: the sqlite3 module refuses the Python int itself.
                 with pytest.raises(OverflowError, match="Python int too large to convert"):
-                    await crud.get_user(session, 2**63)
+                    await session.get(User, 2**63)
             elif lane.name == "postgresql":
                 with pytest.raises(DBAPIError, match=r"value out of int32 range"):
-                    await crud.get_user(session, 2**63)
+                    await session.get(User, 2**63)
             else:
-                assert await crud.get_user(session, 2**63) is None
+                assert await session.get(User, 2**63) is None
         assert await stored_names(engine) == []
 
 
@@ -252,13 +260,24 @@ async def test_case_insensitive_search_of_non_ascii_text_depends_on_the_database
 # --- NUL bytes and over-long values: nothing half-written ----------------------------------
 
 
-async def test_nul_byte(db_url: URL, lane: Lane) -> None:
+async def test_nul_byte_is_refused_by_crud_before_any_sql(db_url: URL) -> None:
+    async with asyncio.timeout(30), fresh(db_url) as (engine, Session):
+        async with Session() as session:
+            with count_statements(engine) as log, pytest.raises(ValueError, match="NUL"):
+                await crud.create_user(session, "nul@example.com", "Ada\x00Lovelace")
+        assert log.statements == []
+        assert await stored_names(engine) == []
+
+
+async def test_nul_byte_without_validation_per_dialect(db_url: URL, lane: Lane) -> None:
     async with asyncio.timeout(30), fresh(db_url) as (engine, Session):
 
         async def two_rows() -> None:
             async with Session() as session, session.begin():
-                await crud.create_user(session, "ok@example.com", "first row")  # INSERT sent
-                await crud.create_user(session, "nul@example.com", "Ada\x00Lovelace")
+                session.add(User(email="ok@example.com", name="first row"))
+                await session.flush()  # the first INSERT has run
+                session.add(User(email="nul@example.com", name="Ada\x00Lovelace"))  # no checks
+                await session.flush()
 
         if lane.name == "postgresql":
             with pytest.raises(DBAPIError) as caught:

@@ -190,10 +190,14 @@ async def test_wrong_way_page_zero(session: AsyncSession, lane: Lane) -> None:
         (1001, 20, "page must be between 1 and 1000, got 1001"),
         (1, 0, "page_size must be between 1 and 100, got 0"),
         (1, 101, "page_size must be between 1 and 100, got 101"),
+        (1.5, 20, r"page must be a whole number, got 1\.5"),
+        (True, 20, "page must be a whole number, got True"),
+        ("2", 20, "page must be a whole number, got '2'"),
+        (1, 20.5, r"page_size must be a whole number, got 20\.5"),
     ],
 )
 async def test_offset_input_is_checked_before_any_sql(
-    session: AsyncSession, engine: AsyncEngine, page: int, page_size: int, message: str
+    session: AsyncSession, engine: AsyncEngine, page: Any, page_size: Any, message: str
 ) -> None:
     with count_statements(engine) as log:
         with pytest.raises(ValueError, match=f"^{message}$"):
