@@ -30,9 +30,11 @@ async def export_users_csv(session: AsyncSession, out: TextIO, *, batch_size: in
     result = await session.stream_scalars(stmt)
     count = 0
     try:
-        async for user in result:
-            writer.writerow([user.id, user.email, user.name])
-            count += 1
+        # partitions(): one await per batch. A per-row "async for" pays a switch per row and
+        # is 2x slower (references/performance.md); memory is the same.
+        async for batch in result.partitions():
+            writer.writerows([user.id, user.email, user.name] for user in batch)
+            count += len(batch)
     finally:
         # A half-read server-side cursor keeps the connection busy: close it if we stop early.
         await result.close()
