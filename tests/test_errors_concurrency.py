@@ -1,0 +1,129 @@
+"""examples/errors/concurrency.py on every lane: a session shared by tasks, a commit during a
+running query, an engine reused across event loops, two SQLite writers; and their fixes."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+
+import pytest
+import sqlalchemy
+from sqlalchemy.exc import InterfaceError, InvalidRequestError, OperationalError
+
+from examples.crud import create_user
+from examples.errors import Database, capture, open_database
+from examples.errors import concurrency as m
+from examples.models import Base
+from tests.conftest import Lane
+
+
+@pytest.fixture(scope="module")
+async def db(lane: Lane) -> AsyncIterator[Database]:
+    url = await lane.new_database()
+    database = await open_database(
+        url.render_as_string(hide_password=False), Base.metadata, m.JobsBase.metadata
+    )
+    async with database.Session() as session:
+        for name in ("Ada", "Grace", "Edsger"):
+            await create_user(session, f"{name.lower()}@example.com", name)
+        await session.commit()
+    try:
+        yield database
+    finally:
+        await database.close()
+        await lane.drop(url)
+
+
+async def test_shared_session_reads(db: Database) -> None:
+    outcome = await capture(m.wrong_shared_session_reads(db.url))
+    assert outcome.error is InvalidRequestError
+    assert re.fullmatch(
+        r"This session is provisioning a new connection; concurrent operations are not "
+        r"permitted \(Background on this error at: https://sqlalche\.me/e/2[01]/isce\)",
+        outcome.message,
+    ), outcome.message
+    assert await m.load_names(db.Session, [1, 2, 3]) == ["Ada", "Grace", "Edsger"]
+
+
+async def test_shared_session_writes(db: Database) -> None:
+    outcome = await capture(m.wrong_shared_session_writes(db.Session))
+    assert outcome.error is InvalidRequestError
+    assert outcome.message == "Session is already flushing"
+    # The second task's add() lands in the middle of the first one's flush, and says so.
+    assert outcome.warnings == (
+        "SAWarning: Usage of the 'Session.add()' operation is not currently supported within "
+        "the execution stage of the flush process. Results may not be consistent.  Consider "
+        "using alternative event listeners or connection-level operations instead.",
+    )
+
+
+async def test_commit_while_query_runs(db: Database, lane: Lane) -> None:
+    outcome = await capture(m.wrong_commit_while_query_runs(db.url))
+    if lane.name == "postgresql":
+        assert outcome.error is InterfaceError
+        assert re.match(
+            r"\(sqlalchemy\.dialects\.postgresql\.asyncpg\.InterfaceError\) "
+            r"(<class 'asyncpg\.exceptions\._base\.InterfaceError'>: )?"  # 2.0 names the class
+            r"cannot perform operation: another operation is in progress",
+            outcome.message,
+        ), outcome.message
+    elif lane.name == "mysql":
+        # aiomysql: the commit reads the socket while the query's reader waits on it.
+        assert outcome.error is RuntimeError
+        assert outcome.message == (
+            "readexactly() called while another coroutine is already waiting for incoming data"
+        )
+    else:
+        # aiosqlite runs every call in order on its own thread: nothing fails, still wrong.
+        assert outcome.error is None
+    await m.fixed_commit_while_query_runs(db.url)
+
+
+async def test_engine_shared_across_loops(db: Database, lane: Lane) -> None:
+    loops = await m.run_in_child(db.url)
+    outcome, stderr = loops["wrong_engine_shared_across_loops"]
+    if lane.name == "sqlite":
+        # aiosqlite's thread answers whichever loop awaits it: no error on SQLite.
+        assert outcome.error is None
+        assert outcome.value == [1, 1]
+    else:
+        assert outcome.error is RuntimeError
+        assert re.fullmatch(
+            r"Task <Task pending name='Task-\d+' coro=<.+> cb=\[.+\]> got Future "
+            r"<Future pending( cb=\[.+\])?> attached to a different loop",
+            outcome.message,
+        ), outcome.message
+    outcome, stderr = loops["wrong_dispose_in_another_loop"]
+    assert outcome.error is None  # dispose() does not raise: the pool logs the failure
+    if lane.name == "sqlite":
+        assert stderr == ""
+    else:
+        assert "Exception closing connection <AdaptedConnection <" in stderr, stderr
+        assert stderr.rstrip().endswith("RuntimeError: Event loop is closed"), stderr
+    outcome, stderr = loops["fixed_engine_per_loop"]
+    assert outcome.error is None
+    assert outcome.value == [1, 1]
+    assert stderr == ""
+
+
+async def test_long_write_transaction(db: Database, lane: Lane) -> None:
+    outcome = await capture(m.wrong_long_write_transaction(db.url))
+    if lane.name == "sqlite":
+        assert outcome.error is OperationalError
+        assert re.match(
+            r"\(sqlite3\.OperationalError\) database is locked\n\[SQL: INSERT INTO err_jobs",
+            outcome.message,
+        ), outcome.message
+    else:
+        # Row locks: two transactions inserting different rows do not wait for each other.
+        assert outcome.error is None
+    await m.fixed_long_write_transaction(db.url)
+
+
+async def test_main(db_url: sqlalchemy.URL, capsys: pytest.CaptureFixture[str]) -> None:
+    await m.main(db_url.render_as_string(hide_password=False))
+    out = capsys.readouterr().out
+    assert "wrong_shared_session_reads: raised sqlalchemy.exc.InvalidRequestError" in out
+    assert "load_names (a session per task): ['Ada', 'Grace', 'Edsger']" in out
+    assert "fixed_engine_per_loop: returned [1, 1]" in out
+    assert "fixed_long_write_transaction: returned None" in out

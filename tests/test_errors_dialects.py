@@ -1,0 +1,170 @@
+"""examples/errors/dialects.py on every lane: what fails on PostgreSQL or MariaDB and passes
+(or silently stores the wrong value) on SQLite, asserted per lane; the fixes work on all."""
+
+from __future__ import annotations
+
+import datetime
+import re
+from collections.abc import AsyncIterator
+
+import pytest
+import sqlalchemy
+from sqlalchemy.exc import CompileError, DataError, DBAPIError, ProgrammingError
+
+from examples.errors import Database, Outcome, capture, open_database
+from examples.errors import dialects as m
+from tests.conftest import Lane
+
+ASYNCPG_ERROR = r"\(sqlalchemy\.dialects\.postgresql\.asyncpg\.Error\) "
+
+
+def asyncpg_error(outcome: Outcome, asyncpg_class: str, text: str) -> None:
+    """asyncpg errors arrive as DBAPIError; 2.0 also names asyncpg's class in the message."""
+    assert outcome.error is DBAPIError
+    assert re.match(
+        ASYNCPG_ERROR + rf"(<class 'asyncpg\.exceptions\.{asyncpg_class}'>: )?" + text,
+        outcome.message,
+    ), outcome.message
+
+
+def mariadb_syntax_error(outcome: Outcome, near: str) -> None:
+    assert outcome.error is ProgrammingError
+    assert outcome.message.startswith(
+        '(pymysql.err.ProgrammingError) (1064, "You have an error in your SQL syntax; check the '
+        "manual that corresponds to your MariaDB server version for the right syntax to use near "
+        f"'{near}"
+    ), outcome.message
+
+
+@pytest.fixture(scope="module")
+async def db(lane: Lane) -> AsyncIterator[Database]:
+    url = await lane.new_database()
+    database = await open_database(
+        url.render_as_string(hide_password=False), m.DialectBase.metadata
+    )
+    await m.seed(database.Session)
+    try:
+        yield database
+    finally:
+        await database.close()
+        await lane.drop(url)
+
+
+async def test_varchar_without_length(db: Database, lane: Lane) -> None:
+    outcome = await capture(m.wrong_varchar_without_length(db.engine))
+    if lane.name == "mysql":
+        assert outcome.error is CompileError
+        assert outcome.message == (
+            "(in table 'err_untyped', column 'title'): VARCHAR requires a length on dialect mysql"
+        )
+    else:  # PostgreSQL and SQLite accept VARCHAR without a length
+        assert outcome.error is None
+    await m.fixed_varchar_length(db.engine)
+
+
+async def test_aware_datetime_in_naive_column(db: Database, lane: Lane) -> None:
+    async with db.Session() as session:
+        outcome = await capture(m.wrong_aware_datetime_in_naive_column(session))
+    if lane.name == "postgresql":
+        asyncpg_error(
+            outcome,
+            "DataError",
+            r"invalid input for query argument \$1: datetime\.datetime\(2026, 1, 2, 3, 4, 5, "
+            r"t\.\.\. \(can't subtract offset-naive and offset-aware datetimes\)",
+        )
+    else:  # silently stores the wall-clock time: 03:04 at +02:00 comes back as 03:04
+        assert outcome.error is None
+        assert outcome.value == datetime.datetime(2026, 1, 2, 3, 4, 5)
+    async with db.Session() as session:
+        stored = await m.record_event(session, m.AWARE)
+    utc = datetime.datetime(2026, 1, 2, 1, 4, 5, tzinfo=datetime.UTC)
+    if lane.name == "postgresql":
+        assert stored == utc
+        assert stored is not None
+        assert stored.tzinfo is not None
+    else:  # no offset stored: naive, by convention UTC
+        assert stored == utc.replace(tzinfo=None)
+    async with db.Session() as session:
+        with pytest.raises(ValueError, match="pass an aware datetime"):
+            await m.record_event(session, datetime.datetime(2026, 1, 2))
+
+
+async def test_string_for_integer(db: Database, lane: Lane) -> None:
+    async with db.Session() as session:
+        outcome = await capture(m.wrong_string_for_integer(session, "1"))
+    if lane.name == "postgresql":
+        asyncpg_error(
+            outcome,
+            "DataError",
+            r"invalid input for query argument \$1: '1' \('str' object cannot be interpreted as "
+            r"an integer\)",
+        )
+    else:  # SQLite and MariaDB convert the string
+        assert outcome.error is None
+        assert outcome.value == 1
+    async with db.Session() as session:
+        assert await m.count_events(session, "1") == 1
+        with pytest.raises(ValueError, match="not an id: 'x1'"):
+            await m.count_events(session, "x1")
+
+
+async def test_string_too_long(db: Database, lane: Lane) -> None:
+    async with db.Session() as session:
+        outcome = await capture(m.wrong_string_too_long(session))
+    if lane.name == "postgresql":
+        asyncpg_error(
+            outcome,
+            "StringDataRightTruncationError",
+            r"value too long for type character varying\(5\)",
+        )
+    elif lane.name == "mysql":  # strict mode, MariaDB's default
+        assert outcome.error is DataError
+        assert outcome.message.startswith(
+            "(pymysql.err.DataError) (1406, \"Data too long for column 'code' at row 1\")"
+        ), outcome.message
+    else:  # SQLite ignores VARCHAR lengths
+        assert outcome.error is None
+        assert outcome.value == "TOO-LONG-CODE"
+    async with db.Session() as session:
+        assert await m.add_event_with_code(session, "OK-1") == "OK-1"
+        with pytest.raises(ValueError, match="code must be 1-5 characters"):
+            await m.add_event_with_code(session, "TOO-LONG-CODE")
+
+
+async def test_update_returning(db: Database, lane: Lane) -> None:
+    async with db.Session() as session:
+        outcome = await capture(m.wrong_update_returning(session))
+    if lane.name == "mysql":  # MariaDB: INSERT/DELETE ... RETURNING only
+        mariadb_syntax_error(outcome, "RETURNING err_events.id")
+    else:
+        assert outcome.error is None
+        assert outcome.value == [1, 2, 3]
+    async with db.Session() as session:
+        assert await m.mark_seen(session) == [1, 2, 3]
+        assert await m.mark_seen(session) == []  # already seen in this transaction
+        await session.rollback()
+
+
+async def test_negative_offset(db: Database, lane: Lane) -> None:
+    async with db.Session() as session:
+        outcome = await capture(m.wrong_negative_offset(session, 0))
+    if lane.name == "postgresql":
+        asyncpg_error(
+            outcome, "InvalidRowCountInResultOffsetClauseError", r"OFFSET must not be negative"
+        )
+    elif lane.name == "mysql":
+        mariadb_syntax_error(outcome, "-5, 5")
+    else:  # SQLite treats a negative OFFSET as 0: page 0 silently shows page 1
+        assert outcome.error is None
+        assert outcome.value == [1, 2, 3]
+    async with db.Session() as session:
+        assert await m.event_page(session, 1) == [1, 2, 3]
+        with pytest.raises(ValueError, match="page must be >= 1"):
+            await m.event_page(session, 0)
+
+
+async def test_main(db_url: sqlalchemy.URL, capsys: pytest.CaptureFixture[str]) -> None:
+    await m.main(db_url.render_as_string(hide_password=False))
+    out = capsys.readouterr().out
+    assert "mark_seen: returned [1, 2, 3]" in out
+    assert "event_page (page 0): raised builtins.ValueError" in out
