@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -73,10 +73,40 @@ def pytest_report_header(config: pytest.Config) -> str:
     )
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "lanes(*names): run only on these lanes, for a problem that exists only there "
+        "(the test is not generated for the others, so CI never shows it as skipped)",
+    )
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "lane" in metafunc.fixturenames:
         lanes = _selected_lanes(metafunc.config)
+        only = metafunc.definition.get_closest_marker("lanes")
+        if only is not None:
+            unknown = set(only.args) - set(LANES)
+            if unknown:
+                raise pytest.UsageError(f"{metafunc.definition.nodeid}: unknown lanes {unknown}")
+            lanes = [name for name in lanes if name in only.args]
         metafunc.parametrize("lane", lanes, indirect=True, scope="session")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """With --require-all-lanes (CI), any skip is a failure: nothing may pass unrun."""
+    report = yield
+    if (
+        report.skipped
+        and not hasattr(report, "wasxfail")
+        and item.config.getoption("--require-all-lanes")
+    ):
+        report.outcome = "failed"
+        report.longrepr = f"skipped in a run that requires every test to run: {report.longrepr}"
+    return report
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

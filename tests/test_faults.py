@@ -140,11 +140,10 @@ def test_production_engine_rejects_bad_settings(
 # --- connections the server dropped -------------------------------------------------------
 
 
+@pytest.mark.lanes("postgresql", "mysql")  # SQLite has no server that could drop a connection
 async def test_killed_connection_fails_without_pre_ping_and_is_replaced_with_it(
     db_url: URL, lane: Lane
 ) -> None:
-    if lane.name == "sqlite":
-        pytest.skip("SQLite has no server that could drop a connection")
     async with asyncio.timeout(30), admin_engine(db_url) as admin:
         plain = create_async_engine(db_url, pool_size=1, max_overflow=0)  # no pre-ping
         pinged = make_production_engine(db_url, pool_size=1)  # pool_pre_ping=True
@@ -168,11 +167,10 @@ async def test_killed_connection_fails_without_pre_ping_and_is_replaced_with_it(
             await pinged.dispose()
 
 
+@pytest.mark.lanes("postgresql", "mysql")  # SQLite has no server to time a connection out
 async def test_pool_recycle_replaces_connections_before_the_server_times_them_out(
     db_url: URL, lane: Lane
 ) -> None:
-    if lane.name == "sqlite":
-        pytest.skip("SQLite has no server that could time a connection out")
     # Stand-ins for MariaDB's wait_timeout (8 hours by default) and proxies' idle limits.
     idle_limit = {
         "postgresql": "SET idle_session_timeout = '1s'",
@@ -338,9 +336,8 @@ async def test_server_stops_a_statement_that_runs_too_long(db_url: URL, lane: La
             assert await session.scalar(text("SELECT 1")) == 1
 
 
+@pytest.mark.lanes("postgresql")  # command_timeout is an asyncpg setting
 async def test_asyncpg_command_timeout_raises_plain_timeout_error(db_url: URL, lane: Lane) -> None:
-    if lane.name != "postgresql":
-        pytest.skip("command_timeout is an asyncpg setting")
     # command_timeout alone (no server-side statement_timeout): the client gives up.
     engine = create_async_engine(db_url, connect_args={"command_timeout": 0.2})
     try:
@@ -426,11 +423,10 @@ def opposite_transfers(barrier: asyncio.Barrier) -> list[Callable[[AsyncSession]
     ]
 
 
+@pytest.mark.lanes("postgresql", "mysql")  # SQLite locks the database at BEGIN IMMEDIATE
 async def test_deadlock_fails_one_transaction_and_retry_completes_both(
     db_url: URL, lane: Lane, caplog: pytest.LogCaptureFixture
 ) -> None:
-    if lane.name == "sqlite":
-        pytest.skip("SQLite locks the whole database at BEGIN IMMEDIATE: no deadlock")
     caplog.set_level(logging.WARNING, logger="examples.retries")
     async with asyncio.timeout(30), production_engine(db_url) as engine:
         Session = async_sessionmaker(engine, expire_on_commit=False)
@@ -469,11 +465,10 @@ async def test_deadlock_fails_one_transaction_and_retry_completes_both(
         assert retry_count(caplog) == 1
 
 
+@pytest.mark.lanes("mysql")  # error 1205 is MariaDB's lock wait timeout
 async def test_lock_wait_timeout_is_retried_on_mariadb(
     db_url: URL, lane: Lane, caplog: pytest.LogCaptureFixture
 ) -> None:
-    if lane.name != "mysql":
-        pytest.skip("error 1205 is MariaDB's lock wait timeout")
     caplog.set_level(logging.WARNING, logger="examples.retries")
     async with asyncio.timeout(30), production_engine(db_url) as engine:
         await open_accounts(engine, 100)
