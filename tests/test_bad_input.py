@@ -260,6 +260,15 @@ async def test_case_insensitive_search_of_non_ascii_text_depends_on_the_database
 # --- NUL bytes and over-long values: nothing half-written ----------------------------------
 
 
+async def first_row_then(Session: async_sessionmaker[AsyncSession], bad: User) -> None:
+    """One unit of work: a good row is INSERTed, then ``bad``, which skipped crud's checks."""
+    async with Session() as session, session.begin():
+        session.add(User(email="ok@example.com", name="first row"))
+        await session.flush()  # the first INSERT has run
+        session.add(bad)
+        await session.flush()
+
+
 async def test_nul_byte_is_refused_by_crud_before_any_sql(db_url: URL) -> None:
     async with asyncio.timeout(30), fresh(db_url) as (engine, Session):
         async with Session() as session:
@@ -273,11 +282,7 @@ async def test_nul_byte_without_validation_per_dialect(db_url: URL, lane: Lane) 
     async with asyncio.timeout(30), fresh(db_url) as (engine, Session):
 
         async def two_rows() -> None:
-            async with Session() as session, session.begin():
-                session.add(User(email="ok@example.com", name="first row"))
-                await session.flush()  # the first INSERT has run
-                session.add(User(email="nul@example.com", name="Ada\x00Lovelace"))  # no checks
-                await session.flush()
+            await first_row_then(Session, User(email="nul@example.com", name="Ada\x00Lovelace"))
 
         if lane.name == "postgresql":
             with pytest.raises(DBAPIError) as caught:
@@ -305,11 +310,7 @@ async def test_over_long_name_without_validation_per_dialect(db_url: URL, lane: 
     async with asyncio.timeout(30), fresh(db_url) as (engine, Session):
 
         async def two_rows() -> None:
-            async with Session() as session, session.begin():
-                session.add(User(email="ok@example.com", name="first row"))
-                await session.flush()  # the first INSERT has run
-                session.add(User(email="long@example.com", name="x" * 101))  # no crud checks
-                await session.flush()
+            await first_row_then(Session, User(email="long@example.com", name="x" * 101))
 
         if lane.name == "postgresql":
             with pytest.raises(DBAPIError) as caught:
