@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import Select, event, select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from benchmarks.harness import (
@@ -31,6 +31,7 @@ from benchmarks.harness import (
 from benchmarks.seed import seed_posts
 from examples.models import Post
 from examples.pagination import encode_cursor, posts_after
+from tools.statements import count_statements
 
 PAGE = 50
 
@@ -66,17 +67,9 @@ def _r_rows(node: Any) -> float | None:
 
 async def _rows_read(engine: AsyncEngine, session: AsyncSession, query: Any) -> int:
     """How many rows the scan under the LIMIT really read, from the database's own counters."""
-    sent: list[tuple[str, Any]] = []
-
-    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
-        sent.append((statement, parameters))
-
-    event.listen(engine.sync_engine, "before_cursor_execute", capture)
-    try:
+    with count_statements(engine) as log:
         await query()
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", capture)
-    statement, parameters = sent[-1]
+    statement, parameters = log.statements[-1], log.parameters[-1]
     conn = await session.connection()
     if engine.dialect.name == "mysql":  # MariaDB: ANALYZE runs the statement and counts
         (report,) = (

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import pytest
-from sqlalchemy import URL, event, func, select, text, tuple_, update
+from sqlalchemy import URL, func, select, text, tuple_, update
 from sqlalchemy.exc import DBAPIError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -303,17 +303,9 @@ async def test_server_default_timestamps_on_sqlite_break_keyset(
 
 async def explain(engine: AsyncEngine, lane: Lane, run: Callable[[], Awaitable[object]]) -> str:
     """The database's plan for the one statement that ``run`` sends."""
-    sent: list[tuple[str, Any]] = []
-
-    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
-        sent.append((statement, parameters))
-
-    event.listen(engine.sync_engine, "before_cursor_execute", capture)
-    try:
+    with count_statements(engine) as log:
         await run()
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", capture)
-    [(statement, parameters)] = sent
+    [(statement, parameters)] = zip(log.statements, log.parameters, strict=True)
     prefix = "EXPLAIN QUERY PLAN " if lane.name == "sqlite" else "EXPLAIN "
     async with engine.connect() as conn:
         if lane.name == "postgresql":

@@ -16,6 +16,7 @@ _TRANSACTION_CONTROL = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT
 @dataclass
 class StatementLog:
     statements: list[str] = field(default_factory=list)
+    parameters: list[Any] = field(default_factory=list)  # the bound values, one per statement
 
     @property
     def count(self) -> int:
@@ -35,8 +36,9 @@ def count_statements(engine: AsyncEngine | Engine) -> Iterator[StatementLog]:
     sync_engine = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
     log = StatementLog()
 
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
         log.statements.append(statement)
+        log.parameters.append(parameters)
 
     event.listen(sync_engine, "before_cursor_execute", record)
     try:
