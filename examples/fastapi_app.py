@@ -206,7 +206,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from examples.production import make_production_engine
 
 
 def create_app(url: str | None = None) -> FastAPI:
@@ -217,7 +219,9 @@ def create_app(url: str | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Created here, in the server's event loop, and disposed of when the server stops.
-        engine = create_async_engine(database_url, pool_pre_ping=True)
+        # The production engine: pool limits, pre-ping, statement timeouts; on SQLite,
+        # BEGIN IMMEDIATE, so concurrent writing requests queue instead of failing.
+        engine = make_production_engine(database_url)
         app.state.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
         try:
             yield

@@ -64,6 +64,7 @@ def make_production_engine(
     )
     if backend == "sqlite":
         _begin_immediate(engine)
+        close_failed_sqlite_cursors(engine)  # defined below: a SQLAlchemy 2.0 workaround
     return engine
 
 
@@ -80,6 +81,43 @@ def _begin_immediate(engine: AsyncEngine) -> None:
 
 
 # endregion: engine
+
+
+# region: sqlite-failed-cursors
+import sqlalchemy
+from sqlalchemy import event
+from sqlalchemy.engine import ExceptionContext
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.util import await_only
+
+
+def close_failed_sqlite_cursors(engine: AsyncEngine) -> None:
+    """SQLAlchemy 2.0 + aiosqlite: close the driver cursor of a statement that failed.
+
+    2.0's aiosqlite adapter leaves that cursor to the garbage collector. If the collector frees
+    it on the event loop while the cursor's connection waits for SQLite's lock, the loop stops
+    until the wait times out, and the waiting writer fails with "database is locked". SQLAlchemy
+    2.1 closes the cursor itself; there this function does nothing.
+    """
+    if not sqlalchemy.__version__.startswith("2.0."):
+        return
+    import sqlite3
+
+    import aiosqlite
+
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def _close_cursor(context: ExceptionContext) -> None:
+        if not isinstance(context.original_exception, sqlite3.Error):
+            return  # e.g. a cancelled task: the statement still runs; do not wait for it here
+        tb = context.original_exception.__traceback__
+        while tb is not None:
+            cursor = tb.tb_frame.f_locals.get("_cursor")  # the 2.0 adapter's local variable
+            if isinstance(cursor, aiosqlite.Cursor):
+                await_only(cursor.close())  # closed on the connection's own thread, now
+            tb = tb.tb_next
+
+
+# endregion: sqlite-failed-cursors
 
 
 # region: concurrency

@@ -1,5 +1,6 @@
 """examples/errors/concurrency.py on every lane: a session shared by tasks, a commit during a
-running query, an engine reused across event loops, two SQLite writers; and their fixes."""
+running query, an engine reused across event loops, two SQLite writers, a failed statement's
+cursor (SQLite, SQLAlchemy 2.0); and their fixes."""
 
 from __future__ import annotations
 
@@ -120,6 +121,23 @@ async def test_long_write_transaction(db: Database, lane: Lane) -> None:
     await m.fixed_long_write_transaction(db.url)
 
 
+@pytest.mark.lanes("sqlite")  # the lock wait the collector interrupts is SQLite's
+async def test_failed_statement_cursor(db: Database) -> None:
+    outcome = await capture(m.wrong_failed_statement_cursor(db.url))
+    if sqlalchemy.__version__.startswith("2.0."):
+        # The collector freed a's failed cursor on the event loop while a waited for the lock:
+        # the loop stopped, b could not commit, and a's wait ran out.
+        assert outcome.error is OperationalError
+        assert re.match(
+            r"\(sqlite3\.OperationalError\) database is locked\n"
+            r"\[SQL: INSERT INTO err_jobs \(name\) VALUES \(\?\)\]",
+            outcome.message,
+        ), outcome.message
+    else:
+        assert outcome.value == "both wrote"  # 2.1 closes the cursor itself
+    assert await m.fixed_failed_statement_cursor(db.url) == "both wrote"
+
+
 async def test_main(db_url: sqlalchemy.URL, capsys: pytest.CaptureFixture[str]) -> None:
     await m.main(db_url.render_as_string(hide_password=False))
     out = capsys.readouterr().out
@@ -127,3 +145,5 @@ async def test_main(db_url: sqlalchemy.URL, capsys: pytest.CaptureFixture[str]) 
     assert "load_names (a session per task): ['Ada', 'Grace', 'Edsger']" in out
     assert "fixed_engine_per_loop: returned [1, 1]" in out
     assert "fixed_long_write_transaction: returned None" in out
+    if db_url.get_backend_name() == "sqlite":
+        assert "fixed_failed_statement_cursor: returned 'both wrote'" in out

@@ -1,6 +1,6 @@
 """Errors from concurrency: one AsyncSession used by several tasks, a query still running on
-the connection another task commits, an engine reused by a second event loop, and two SQLite
-writers at once.
+the connection another task commits, an engine reused by a second event loop, two SQLite
+writers at once, and a failed statement's cursor that freezes the event loop (SQLite, 2.0).
 
 An AsyncSession (and the one connection it holds) serves one task at a time; an engine's pooled
 connections belong to the event loop that opened them; SQLite has one writer at a time. The
@@ -14,6 +14,8 @@ Run: python -m examples.errors.concurrency
 # Each region carries its own imports so that it can be copied alone.
 
 import asyncio
+import contextlib
+import gc
 import json
 import os
 import sys
@@ -21,8 +23,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import String, select, text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy import String, delete, insert, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from examples.crud import create_user
@@ -299,6 +307,59 @@ async def fixed_long_write_transaction(url: str) -> None:
 # endregion: fix-long-write-transaction
 
 
+async def failed_insert_then_wait_for_lock(engine: AsyncEngine) -> str:
+    """Connection ``a`` runs an INSERT that fails (duplicate key), then waits for SQLite's write
+    lock, which connection ``b`` holds and releases at once. While ``a`` waits, the garbage
+    collector runs: here the demo calls it; in a service it runs whenever it decides to."""
+    gc.disable()  # the demo, not chance, decides when the collector runs
+    try:
+        async with engine.connect() as a, engine.connect() as b:
+            await a.execute(insert(Job).values(id=10_000, name="first"))
+            await a.commit()
+            with contextlib.suppress(IntegrityError):
+                await a.execute(insert(Job).values(id=10_000, name="duplicate"))
+            await a.rollback()
+            await b.execute(insert(Job).values(name="b"))  # b holds the write lock now
+            a_writes = asyncio.create_task(a.execute(insert(Job).values(name="a")))
+            await asyncio.sleep(0.2)  # a's driver thread is waiting for the lock
+            gc.collect()
+            await b.commit()  # releases the lock, as soon as the event loop runs this line
+            await a_writes
+            await a.commit()
+            return "both wrote"
+    finally:
+        gc.enable()
+        async with engine.begin() as conn:
+            await conn.execute(delete(Job).where(Job.name.in_(["first", "a", "b"])))
+
+
+async def wrong_failed_statement_cursor(url: str) -> str:
+    # A plain SQLite engine on SQLAlchemy 2.0; a 1 s lock wait keeps the demo short.
+    engine = create_async_engine(url, connect_args={"timeout": 1})
+    try:
+        return await failed_insert_then_wait_for_lock(engine)
+    finally:
+        await engine.dispose()
+
+
+# region: fix-failed-statement-cursor
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from examples.production import close_failed_sqlite_cursors
+
+
+async def fixed_failed_statement_cursor(url: str) -> str:
+    engine = create_async_engine(url, connect_args={"timeout": 1})
+    close_failed_sqlite_cursors(engine)  # make_production_engine() does this for SQLite
+    try:
+        return await failed_insert_then_wait_for_lock(engine)
+    finally:
+        await engine.dispose()
+
+
+# endregion: fix-failed-statement-cursor
+
+
 async def main(url: str) -> None:
     db = await open_database(url, Base.metadata, JobsBase.metadata)
     try:
@@ -326,6 +387,12 @@ async def main(url: str) -> None:
             wrong_long_write_transaction(url),
             fixed_long_write_transaction(url),
         )
+        if url.startswith("sqlite"):  # the lock wait that the collector interrupts is SQLite's
+            await pair(
+                "failed_statement_cursor",
+                wrong_failed_statement_cursor(url),
+                fixed_failed_statement_cursor(url),
+            )
     finally:
         await db.close()
 
