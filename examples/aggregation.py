@@ -66,14 +66,9 @@ async def total_posts(session: AsyncSession) -> int:
 
 
 async def main(url: str) -> None:
-    from sqlalchemy.ext.asyncio import async_sessionmaker
+    from examples.run import example_database
 
-    from examples.quickstart import create_tables, drop_tables, make_engine
-
-    engine = make_engine(url)
-    Session = async_sessionmaker(engine, expire_on_commit=False)
-    await create_tables(engine)
-    try:
+    async with example_database(url) as Session:
         async with Session() as session, session.begin():
             ada = User(email="ada@example.com", name="Ada")
             grace = User(email="grace@example.com", name="Grace")
@@ -88,9 +83,6 @@ async def main(url: str) -> None:
             print(f"at least 2 posts: {[row.name for row in prolific]}")
             print(f"total: {await total_posts(session)}")
             # endregion: usage
-    finally:
-        await drop_tables(engine)
-        await engine.dispose()
 
 
 if __name__ == "__main__":

@@ -94,14 +94,9 @@ async def delete_by_domain(session: AsyncSession, domain: str) -> int:
 
 
 async def main(url: str) -> None:
-    from sqlalchemy.ext.asyncio import async_sessionmaker
+    from examples.run import example_database
 
-    from examples.quickstart import create_tables, drop_tables, make_engine
-
-    engine = make_engine(url)
-    Session = async_sessionmaker(engine, expire_on_commit=False)
-    await create_tables(engine)
-    try:
+    async with example_database(url) as Session:
         # region: usage
         async with Session() as session, session.begin():  # commits at the end, or rolls back
             ada = await create_user(session, "ada@example.com", "Ada")
@@ -115,9 +110,6 @@ async def main(url: str) -> None:
         # endregion: usage
         async with Session() as session, session.begin():
             print(f"deleted: {await delete_user(session, ada.id)}")
-    finally:
-        await drop_tables(engine)
-        await engine.dispose()
 
 
 if __name__ == "__main__":

@@ -137,15 +137,10 @@ async def posts_after(
 
 
 async def main(url: str) -> None:
-    from sqlalchemy.ext.asyncio import async_sessionmaker
-
     from examples.models import User
-    from examples.quickstart import create_tables, drop_tables, make_engine
+    from examples.run import example_database
 
-    engine = make_engine(url)
-    Session = async_sessionmaker(engine, expire_on_commit=False)
-    await create_tables(engine)
-    try:
+    async with example_database(url) as Session:
         # Timestamps set from Python, all equal: see references/queries.md for why
         # server-default timestamps and keyset cursors disagree on SQLite.
         when = datetime.datetime(2026, 1, 1, 12, 0, tzinfo=datetime.UTC)
@@ -166,9 +161,6 @@ async def main(url: str) -> None:
                 cursor = batch.next_cursor
             print(f"keyset: {len(seen)} posts, {len(set(seen))} distinct")
             # endregion: usage
-    finally:
-        await drop_tables(engine)
-        await engine.dispose()
 
 
 if __name__ == "__main__":

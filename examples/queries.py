@@ -110,14 +110,9 @@ async def find_posts(session: AsyncSession, f: PostFilter, limit: int = 50) -> S
 
 
 async def main(url: str) -> None:
-    from sqlalchemy.ext.asyncio import async_sessionmaker
+    from examples.run import example_database
 
-    from examples.quickstart import create_tables, drop_tables, make_engine
-
-    engine = make_engine(url)
-    Session = async_sessionmaker(engine, expire_on_commit=False)
-    await create_tables(engine)
-    try:
+    async with example_database(url) as Session:
         async with Session() as session, session.begin():
             ada = User(email="ada@example.com", name="Ada")
             grace = User(email="grace@navy.example", name="Grace_Hopper")
@@ -134,9 +129,6 @@ async def main(url: str) -> None:
             everything = await find_posts(session, PostFilter())
             print(f"no filter: {len(everything)} posts")
             # endregion: usage
-    finally:
-        await drop_tables(engine)
-        await engine.dispose()
 
 
 if __name__ == "__main__":

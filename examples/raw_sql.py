@@ -77,14 +77,10 @@ async def users_from_sql(session: AsyncSession, ids: Sequence[int]) -> Sequence[
 
 async def main(url: str) -> None:
     from sqlalchemy import func
-    from sqlalchemy.ext.asyncio import async_sessionmaker
 
-    from examples.quickstart import create_tables, drop_tables, make_engine
+    from examples.run import example_database
 
-    engine = make_engine(url)
-    Session = async_sessionmaker(engine, expire_on_commit=False)
-    await create_tables(engine)
-    try:
+    async with example_database(url) as Session:
         hostile = "x'; DROP TABLE users; --"
         async with Session() as session, session.begin():
             session.add_all(
@@ -104,9 +100,6 @@ async def main(url: str) -> None:
             # endregion: usage
             left = await session.scalar(select(func.count()).select_from(User))
             print(f"users table intact: {left} rows")
-    finally:
-        await drop_tables(engine)
-        await engine.dispose()
 
 
 if __name__ == "__main__":

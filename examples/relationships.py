@@ -103,15 +103,11 @@ async def posts_tagged(session: AsyncSession, name: str) -> Sequence[Post]:
 
 async def main(url: str) -> None:
     from sqlalchemy import func
-    from sqlalchemy.ext.asyncio import async_sessionmaker
 
     from examples.models import post_tags
-    from examples.quickstart import create_tables, drop_tables, make_engine
+    from examples.run import example_database
 
-    engine = make_engine(url)
-    Session = async_sessionmaker(engine, expire_on_commit=False)
-    await create_tables(engine)
-    try:
+    async with example_database(url) as Session:
         async with Session() as session, session.begin():
             ada = User(email="ada@example.com", name="Ada")
             session.add(ada)
@@ -137,9 +133,6 @@ async def main(url: str) -> None:
             print(f"after delete: {await session.scalar(select(func.count(Post.id)))} posts")
             print(f"tag links left: {links}")
         # endregion: usage
-    finally:
-        await drop_tables(engine)
-        await engine.dispose()
 
 
 if __name__ == "__main__":

@@ -114,12 +114,9 @@ async def main(url: str) -> None:
     from sqlalchemy.exc import IntegrityError
 
     from examples.models import Post
-    from examples.quickstart import create_tables, drop_tables, make_engine
+    from examples.run import example_database
 
-    engine = make_engine(url)
-    Session = async_sessionmaker(engine, expire_on_commit=False)
-    await create_tables(engine)
-    try:
+    async with example_database(url) as Session:
         ada, grace = await register_users(
             Session, [("ada@example.com", "Ada"), ("grace@example.com", "Grace")]
         )
@@ -147,9 +144,6 @@ async def main(url: str) -> None:
         Scoped = make_scoped(Session)
         await asyncio.gather(*(handle_rename(Scoped, i, f"Renamed {i}") for i in ids[:5]))
         print(f"scoped sessions left in the registry: {len(Scoped.registry.registry)}")
-    finally:
-        await drop_tables(engine)
-        await engine.dispose()
 
 
 if __name__ == "__main__":

@@ -48,14 +48,10 @@ async def main(url: str) -> None:
     import io
 
     from sqlalchemy import insert
-    from sqlalchemy.ext.asyncio import async_sessionmaker
 
-    from examples.quickstart import create_tables, drop_tables, make_engine
+    from examples.run import example_database
 
-    engine = make_engine(url)
-    Session = async_sessionmaker(engine, expire_on_commit=False)
-    await create_tables(engine)
-    try:
+    async with example_database(url) as Session:
         async with Session() as session, session.begin():
             rows = [{"email": f"user{n}@example.com", "name": f"User {n}"} for n in range(2500)]
             await session.execute(insert(User), rows)
@@ -63,9 +59,6 @@ async def main(url: str) -> None:
         async with Session() as session:
             exported = await export_users_csv(session, out, batch_size=500)
         print(f"exported {exported} users; last line: {out.getvalue().splitlines()[-1]}")
-    finally:
-        await drop_tables(engine)
-        await engine.dispose()
 
 
 if __name__ == "__main__":

@@ -70,27 +70,18 @@ async def delete_events(session: AsyncSession, user: User, action: str) -> int:
 
 
 async def main(url: str) -> None:
-    from sqlalchemy.ext.asyncio import async_sessionmaker
+    from examples.run import example_database
 
-    from examples.quickstart import create_tables, drop_tables, make_engine
-
-    engine = make_engine(url)
-    Session = async_sessionmaker(engine, expire_on_commit=False)
-    await create_tables(engine)
-    try:
-        async with Session() as session, session.begin():
-            ada = User(email="ada@example.com", name="Ada")
-            session.add(ada)
-            await record_event(session, ada, "signed up")
-            await record_events(session, ada, ["login", "view", "login", "logout"] * 250)
-            print(f"events: {await count_events(session, ada)}")
-            newest = await recent_events(session, ada, action="login", limit=3)
-            print(f"newest logins: {[e.id for e in newest]}")
-            print(f"deleted views: {await delete_events(session, ada, 'view')}")
-            print(f"events left: {await count_events(session, ada)}")
-    finally:
-        await drop_tables(engine)
-        await engine.dispose()
+    async with example_database(url) as Session, Session() as session, session.begin():
+        ada = User(email="ada@example.com", name="Ada")
+        session.add(ada)
+        await record_event(session, ada, "signed up")
+        await record_events(session, ada, ["login", "view", "login", "logout"] * 250)
+        print(f"events: {await count_events(session, ada)}")
+        newest = await recent_events(session, ada, action="login", limit=3)
+        print(f"newest logins: {[e.id for e in newest]}")
+        print(f"deleted views: {await delete_events(session, ada, 'view')}")
+        print(f"events left: {await count_events(session, ada)}")
 
 
 if __name__ == "__main__":

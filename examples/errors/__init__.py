@@ -6,15 +6,21 @@ Modules are grouped by family (``implicit_io``, ``sessions``, ``concurrency``, .
 works: ``python -m examples.errors.sessions`` (SQLite; set ``DATABASE_URL`` for another database).
 
 This package module holds the plumbing the families share: running a pattern and recording what
-it did (``capture``), and a database with one family's tables (``open_database``).
+it did (``capture``), running one in an interpreter of its own (``run_python``), and a database
+with one family's tables (``open_database``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import json
+import os
+import sys
 import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import MetaData
@@ -116,6 +122,31 @@ async def pair(name: str, wrong: Awaitable[Any], fixed: Awaitable[Any]) -> Outco
     report(f"wrong_{name}", outcome)
     print(f"fixed_{name}: returned {await fixed!r}")
     return outcome
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def run_python(code: str, *args: str) -> Any:
+    """Run ``code`` in a fresh interpreter that can import ``examples``; return the JSON it prints.
+
+    For patterns that need a process of their own: event loops of their own, or a module that
+    must fail to import. A child that crashes raises RuntimeError with its stderr.
+    """
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        code,
+        *args,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await child.communicate()
+    if child.returncode != 0:
+        raise RuntimeError(f"child failed: {err.decode()}")
+    return json.loads(out)
 
 
 @dataclass

@@ -16,11 +16,7 @@ Run: python -m examples.errors.concurrency
 import asyncio
 import contextlib
 import gc
-import json
-import os
-import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import String, delete, insert, select, text
@@ -34,7 +30,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from examples.crud import create_user
-from examples.errors import Outcome, capture, open_database, pair, report
+from examples.errors import Outcome, capture, open_database, pair, report, run_python
 from examples.models import Base, User
 from examples.quickstart import make_engine
 
@@ -200,9 +196,6 @@ def fixed_engine_per_loop(url: str) -> list[int]:
 # endregion: fix-engine-per-loop
 
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
 LOOP_PATTERNS = (
     "wrong_engine_shared_across_loops",
     "wrong_dispose_in_another_loop",
@@ -227,22 +220,9 @@ async def run_in_child(url: str) -> dict[str, tuple[Outcome, str]]:
 
     Returns, per function, its outcome and what it wrote to stderr (the pool logs there).
     """
-    child = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        _CHILD,
-        url,
-        *LOOP_PATTERNS,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await child.communicate()
-    if child.returncode != 0:
-        raise RuntimeError(f"child failed: {err.decode()}")
+    children = await run_python(_CHILD, url, *LOOP_PATTERNS)
     results: dict[str, tuple[Outcome, str]] = {}
-    for name, data in zip(LOOP_PATTERNS, json.loads(out), strict=True):
+    for name, data in zip(LOOP_PATTERNS, children, strict=True):
         # Only RuntimeError is expected from these patterns; anything else is a surprise.
         if data["error"] not in ("no error", "builtins.RuntimeError"):
             raise AssertionError(f"unexpected outcome of {name}: {data}")

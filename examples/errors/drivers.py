@@ -7,15 +7,11 @@ Run: python -m examples.errors.drivers
 # Each region carries its own imports so that it can be copied alone.
 
 import asyncio
-import json
-import os
-import sys
-from pathlib import Path
 
 from sqlalchemy import NullPool, make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from examples.errors import Outcome, capture, capture_call, report
+from examples.errors import Outcome, capture, capture_call, report, run_python
 
 
 def wrong_sync_driver_url(url: str) -> AsyncEngine:
@@ -58,7 +54,6 @@ async def ping(engine: AsyncEngine) -> int:
         await engine.dispose()
 
 
-ROOT = Path(__file__).resolve().parents[2]
 _CHILD = """
 import sys
 if sys.argv[2] == "block":
@@ -93,21 +88,7 @@ print(json.dumps(result))
 
 
 async def _child(url: str, mode: str) -> Outcome:
-    child = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        _CHILD,
-        url,
-        mode,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await child.communicate()
-    if child.returncode != 0:
-        raise RuntimeError(f"child failed: {err.decode()}")
-    data = json.loads(out)
+    data = await run_python(_CHILD, url, mode)
     errors: dict[str, type[Exception]] = {
         "builtins.ImportError": ImportError,
         "builtins.ValueError": ValueError,
