@@ -13,6 +13,7 @@ for the whole run, each test inside an outer transaction that is rolled back.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections import Counter
 from collections.abc import AsyncIterator, Generator, Iterator
@@ -20,9 +21,10 @@ from dataclasses import dataclass
 
 import pytest
 import sqlalchemy
-from sqlalchemy import URL
+from sqlalchemy import URL, MetaData
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from examples.errors import Database, open_database
 from examples.models import Base
 
 # The testing recipe (references/testing.md): an engine whose SQLite connections honour
@@ -150,6 +152,19 @@ class Lane:
 
     async def drop(self, url: URL) -> None:
         await drop_database(self.server, url)
+
+    @contextlib.asynccontextmanager
+    async def database_with(self, *metadata: MetaData) -> AsyncIterator[Database]:
+        """A new database holding these tables (an error family's); closed and dropped after."""
+        url = await self.new_database()
+        try:
+            database = await open_database(url.render_as_string(hide_password=False), *metadata)
+            try:
+                yield database
+            finally:
+                await database.close()
+        finally:
+            await self.drop(url)
 
 
 @pytest.fixture(scope="session")

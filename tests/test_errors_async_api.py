@@ -11,7 +11,7 @@ import sqlalchemy
 from sqlalchemy.exc import ArgumentError, NoInspectionAvailable, ObjectNotExecutableError
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
-from examples.errors import Database, async_api, capture, capture_call, open_database
+from examples.errors import Database, async_api, capture, capture_call
 from examples.models import Base as ProjectBase
 from examples.models import User
 from tests.conftest import Lane
@@ -21,18 +21,15 @@ BACKGROUND = r" \(Background on this error at: https://sqlalche\.me/e/2[01]/{cod
 
 @pytest.fixture(scope="module")
 async def db(lane: Lane) -> AsyncIterator[Database]:
-    url = await lane.new_database()
-    database = await open_database(url.render_as_string(hide_password=False), ProjectBase.metadata)
-    async with database.Session() as session:
-        session.add(User(email="ada@example.com", name="Ada"))
-        await session.commit()
-    try:
-        yield database
-    finally:
-        async with database.engine.begin() as conn:  # fixed_create_all made this one
-            await conn.run_sync(async_api.NotesBase.metadata.drop_all)
-        await database.close()
-        await lane.drop(url)
+    async with lane.database_with(ProjectBase.metadata) as database:
+        async with database.Session() as session:
+            session.add(User(email="ada@example.com", name="Ada"))
+            await session.commit()
+        try:
+            yield database
+        finally:
+            async with database.engine.begin() as conn:  # fixed_create_all made this one
+                await conn.run_sync(async_api.NotesBase.metadata.drop_all)
 
 
 async def test_missing_await(db: Database) -> None:

@@ -12,7 +12,7 @@ import sqlalchemy
 from sqlalchemy.exc import InterfaceError, InvalidRequestError, OperationalError
 
 from examples.crud import create_user
-from examples.errors import Database, capture, open_database
+from examples.errors import Database, capture
 from examples.errors import concurrency as m
 from examples.models import Base
 from tests.conftest import Lane
@@ -20,19 +20,12 @@ from tests.conftest import Lane
 
 @pytest.fixture(scope="module")
 async def db(lane: Lane) -> AsyncIterator[Database]:
-    url = await lane.new_database()
-    database = await open_database(
-        url.render_as_string(hide_password=False), Base.metadata, m.JobsBase.metadata
-    )
-    async with database.Session() as session:
-        for name in ("Ada", "Grace", "Edsger"):
-            await create_user(session, f"{name.lower()}@example.com", name)
-        await session.commit()
-    try:
+    async with lane.database_with(Base.metadata, m.JobsBase.metadata) as database:
+        async with database.Session() as session:
+            for name in ("Ada", "Grace", "Edsger"):
+                await create_user(session, f"{name.lower()}@example.com", name)
+            await session.commit()
         yield database
-    finally:
-        await database.close()
-        await lane.drop(url)
 
 
 async def test_shared_session_reads(db: Database) -> None:

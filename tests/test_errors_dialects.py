@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy
 from sqlalchemy.exc import CompileError, DataError, DBAPIError, ProgrammingError
 
-from examples.errors import Database, Outcome, capture, open_database
+from examples.errors import Database, Outcome, capture
 from examples.errors import dialects as m
 from tests.conftest import Lane
 
@@ -38,16 +38,9 @@ def mariadb_syntax_error(outcome: Outcome, near: str) -> None:
 
 @pytest.fixture(scope="module")
 async def db(lane: Lane) -> AsyncIterator[Database]:
-    url = await lane.new_database()
-    database = await open_database(
-        url.render_as_string(hide_password=False), m.DialectBase.metadata
-    )
-    await m.seed(database.Session)
-    try:
+    async with lane.database_with(m.DialectBase.metadata) as database:
+        await m.seed(database.Session)
         yield database
-    finally:
-        await database.close()
-        await lane.drop(url)
 
 
 async def test_varchar_without_length(db: Database, lane: Lane) -> None:

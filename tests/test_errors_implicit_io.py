@@ -11,7 +11,7 @@ import sqlalchemy
 from sqlalchemy.exc import InvalidRequestError, MissingGreenlet, StatementError
 from sqlalchemy.orm.exc import DetachedInstanceError
 
-from examples.errors import Database, Outcome, capture, capture_call, open_database
+from examples.errors import Database, Outcome, capture, capture_call
 from examples.errors import implicit_io as m
 from examples.models import Base as ProjectBase
 from tests.conftest import Lane
@@ -40,15 +40,8 @@ def assert_missing_greenlet(outcome: Outcome, lane: Lane) -> None:
 
 @pytest.fixture(scope="module")
 async def db(lane: Lane) -> AsyncIterator[tuple[Database, m.Rows]]:
-    url = await lane.new_database()
-    database = await open_database(
-        url.render_as_string(hide_password=False), m.Base.metadata, ProjectBase.metadata
-    )
-    try:
+    async with lane.database_with(m.Base.metadata, ProjectBase.metadata) as database:
         yield database, await m.seed(database)
-    finally:
-        await database.close()
-        await lane.drop(url)
 
 
 async def test_lazy_load(db: tuple[Database, m.Rows], lane: Lane) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm.exc import StaleDataError
 
-from examples.errors import Database, capture, open_database
+from examples.errors import Database, capture
 from examples.errors import sessions as m
 from examples.models import Base
 from tests.conftest import Lane
@@ -38,14 +38,9 @@ DUPLICATE = {
 
 @pytest.fixture(scope="module")
 async def db(lane: Lane) -> AsyncIterator[Database]:
-    url = await lane.new_database()
-    database = await open_database(url.render_as_string(hide_password=False), Base.metadata)
-    await m.seed(database)
-    try:
+    async with lane.database_with(Base.metadata) as database:
+        await m.seed(database)
         yield database
-    finally:
-        await database.close()
-        await lane.drop(url)
 
 
 async def test_continue_after_integrity_error(db: Database, lane: Lane) -> None:

@@ -10,7 +10,7 @@ import sqlalchemy
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio.exc import AsyncContextNotStarted
 
-from examples.errors import Database, capture, open_database
+from examples.errors import Database, capture
 from examples.errors import silent_bugs as m
 from examples.models import Base
 from tests.conftest import Lane
@@ -18,15 +18,9 @@ from tests.conftest import Lane
 
 @pytest.fixture(scope="module")
 async def db(lane: Lane) -> AsyncIterator[Database]:
-    url = await lane.new_database()
-    plain_url = url.render_as_string(hide_password=False)
-    database = await open_database(plain_url, Base.metadata, m.ReadingsBase.metadata)
-    await m.seed(database)
-    try:
+    async with lane.database_with(Base.metadata, m.ReadingsBase.metadata) as database:
+        await m.seed(database)
         yield database
-    finally:
-        await database.close()
-        await lane.drop(url)
 
 
 async def test_like_wildcards(db: Database) -> None:
