@@ -11,9 +11,10 @@ nox.options.default_venv_backend = "uv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
 
-# The newest patch release of each line (2.0.54+/2.1.2+ fixed asyncio cancellation bugs).
+# The newest patch release of each line: what a user installs today. (The skill recommends
+# 2.0.56+/2.1.7+, the first releases with every asyncio cancellation fix.)
 SQLALCHEMY_LINES = {
-    "2.0": "sqlalchemy[asyncio]>=2.0.58,<2.1",
+    "2.0": "sqlalchemy[asyncio]>=2.0.59,<2.1",
     "2.1": "sqlalchemy[asyncio]>=2.1.9,<2.2",
 }
 nox.options.sessions = [

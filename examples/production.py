@@ -178,7 +178,8 @@ async def with_deadline(
     """``work`` in its own session and transaction, given up after ``seconds`` (TimeoutError).
 
     On expiry the task is cancelled: the transaction rolls back and the connection goes back
-    to the pool. Do not use it on SQLite (a cancelled transaction keeps the database locked).
+    to the pool. On SQLite before SQLAlchemy 2.0.59/2.1.10 a cancelled transaction kept the
+    database locked until garbage collection: do not use it there on older releases.
     """
     async with asyncio.timeout(seconds), Session() as session, session.begin():
         return await work(session)
@@ -204,7 +205,7 @@ async def demonstrate(engine: AsyncEngine, Session: async_sessionmaker[AsyncSess
 
     slow = {"postgresql": "SELECT pg_sleep(5)", "mysql": "SELECT SLEEP(5)"}
     if engine.dialect.name not in slow:
-        return  # SQLite: never cancel a transaction (see references/production.md)
+        return  # SQLite has no statement to cancel on a server (see references/production.md)
 
     async def slow_query(session: AsyncSession) -> None:
         await session.execute(text(slow[engine.dialect.name]))

@@ -14,15 +14,20 @@ from sqlalchemy.exc import CompileError, DataError, DBAPIError, ProgrammingError
 from examples.errors import Database, Outcome, capture
 from examples.errors import dialects as m
 from tests.conftest import Lane
+from tools.versions import ASYNCPG_ERRORS_BY_SQLSTATE
 
-ASYNCPG_ERROR = r"\(sqlalchemy\.dialects\.postgresql\.asyncpg\.Error\) "
 
-
-def asyncpg_error(outcome: Outcome, asyncpg_class: str, text: str) -> None:
-    """asyncpg errors arrive as DBAPIError; 2.0 also names asyncpg's class in the message."""
-    assert outcome.error is DBAPIError
+def asyncpg_error(
+    outcome: Outcome, pep249_class: type[DBAPIError], asyncpg_class: str, text: str
+) -> None:
+    """asyncpg errors arrive as a plain DBAPIError, or since 2.0.59/2.1.10 as the PEP 249 class of
+    their SQLSTATE (``pep249_class``); 2.0 also names asyncpg's class in the message."""
+    expected = pep249_class if ASYNCPG_ERRORS_BY_SQLSTATE else DBAPIError
+    assert outcome.error is expected
+    adapter_class = pep249_class.__name__ if ASYNCPG_ERRORS_BY_SQLSTATE else "Error"
     assert re.match(
-        ASYNCPG_ERROR + rf"(<class 'asyncpg\.exceptions\.{asyncpg_class}'>: )?" + text,
+        rf"\(sqlalchemy\.dialects\.postgresql\.asyncpg\.{adapter_class}\) "
+        rf"(<class 'asyncpg\.exceptions\.{asyncpg_class}'>: )?" + text,
         outcome.message,
     ), outcome.message
 
@@ -61,6 +66,7 @@ async def test_aware_datetime_in_naive_column(db: Database, lane: Lane) -> None:
     if lane.name == "postgresql":
         asyncpg_error(
             outcome,
+            DataError,
             "DataError",
             r"invalid input for query argument \$1: datetime\.datetime\(2026, 1, 2, 3, 4, 5, "
             r"t\.\.\. \(can't subtract offset-naive and offset-aware datetimes\)",
@@ -88,6 +94,7 @@ async def test_string_for_integer(db: Database, lane: Lane) -> None:
     if lane.name == "postgresql":
         asyncpg_error(
             outcome,
+            DataError,
             "DataError",
             r"invalid input for query argument \$1: '1' \('str' object cannot be interpreted as "
             r"an integer\)",
@@ -107,6 +114,7 @@ async def test_string_too_long(db: Database, lane: Lane) -> None:
     if lane.name == "postgresql":
         asyncpg_error(
             outcome,
+            DataError,
             "StringDataRightTruncationError",
             r"value too long for type character varying\(5\)",
         )
@@ -143,7 +151,10 @@ async def test_negative_offset(db: Database, lane: Lane) -> None:
         outcome = await capture(m.wrong_negative_offset(session, 0))
     if lane.name == "postgresql":
         asyncpg_error(
-            outcome, "InvalidRowCountInResultOffsetClauseError", r"OFFSET must not be negative"
+            outcome,
+            DataError,
+            "InvalidRowCountInResultOffsetClauseError",
+            r"OFFSET must not be negative",
         )
     elif lane.name == "mysql":
         mariadb_syntax_error(outcome, "-5, 5")

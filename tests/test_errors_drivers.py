@@ -7,7 +7,6 @@ import importlib.util
 import re
 
 import pytest
-import sqlalchemy
 from sqlalchemy import URL
 from sqlalchemy.exc import InterfaceError, InvalidRequestError, NoSuchModuleError, OperationalError
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -15,8 +14,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from examples.errors import capture, capture_call
 from examples.errors import drivers as m
 from tests.conftest import Lane
-
-SA21 = sqlalchemy.__version__.startswith("2.1")
+from tools.versions import SA21
 
 
 def installed(module: str) -> bool:

@@ -16,8 +16,8 @@ from examples.errors import implicit_io as m
 from examples.models import Base as ProjectBase
 from tests.conftest import Lane
 from tools.statements import count_statements
+from tools.versions import SA21
 
-SA21 = sqlalchemy.__version__.startswith("2.1")
 # 2.0 says await_only(), 2.1 says await_().
 MISSING_GREENLET = (
     r"greenlet_spawn has not been called; can't call await_(only)?\(\) here\. "

@@ -23,8 +23,8 @@ from examples.errors import Database, capture
 from examples.errors import sessions as m
 from examples.models import Base
 from tests.conftest import Lane
+from tools.versions import SA21
 
-SA21 = sqlalchemy.__version__.startswith("2.1")
 DUPLICATE = {
     "sqlite": r"\(sqlite3\.IntegrityError\) UNIQUE constraint failed: users\.email",
     # 2.0 names the adapted generic class and quotes asyncpg's; 2.1 adapts the specific class.
