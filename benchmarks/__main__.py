@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from benchmarks import registry
 from benchmarks.harness import Context, LaneResult, lane_label, machine, server_version
 from benchmarks.report import missing_blocks, render_block, write_blocks
-from tools.databases import LANES, LaneUnavailable, Server, server_for
+from tools.databases import BACKENDS, LaneUnavailable, Server, server_for
 
 
 def _parser(names: list[str]) -> argparse.ArgumentParser:
@@ -39,8 +39,8 @@ def _parser(names: list[str]) -> argparse.ArgumentParser:
     parser.add_argument(
         "--lanes",
         default="postgresql",
-        help=f"comma-separated lanes among {','.join(LANES)} (default: postgresql); a benchmark "
-        "runs on the lanes where its comparison means something",
+        help=f"comma-separated lanes among {','.join(BACKENDS)} (default: postgresql); a "
+        "benchmark runs on the lanes where its comparison means something",
     )
     parser.add_argument(
         "--write", action="store_true", help="write the tables into references/performance.md"
@@ -51,7 +51,7 @@ def _parser(names: list[str]) -> argparse.ArgumentParser:
 async def _label(server: Server) -> str:
     engine = create_async_engine(server.admin_url)
     try:
-        return lane_label(server.lane, await server_version(engine))
+        return lane_label(server.backend, await server_version(engine))
     finally:
         await engine.dispose()
 
@@ -129,9 +129,9 @@ def main(argv: list[str] | None = None) -> int:
             f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(available)}"
         )
     lanes = [lane.strip() for lane in args.lanes.split(",") if lane.strip()]
-    bad_lanes = [lane for lane in lanes if lane not in LANES]
+    bad_lanes = [lane for lane in lanes if lane not in BACKENDS]
     if bad_lanes or not lanes:
-        parser.error(f"--lanes: choose from {','.join(LANES)}, got {args.lanes!r}")
+        parser.error(f"--lanes: choose from {','.join(BACKENDS)}, got {args.lanes!r}")
     if args.quick and args.write:
         parser.error("--quick never writes references/performance.md: drop --quick or --write")
     if args.write and (missing := missing_blocks(names)):

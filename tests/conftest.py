@@ -1,9 +1,11 @@
 """Database lanes: every test that asks for ``lane`` (directly or through ``db_url``, ``engine``
-or ``session``) runs once per lane: sqlite, postgresql, mysql (MariaDB).
+or ``session``) runs once per lane: sqlite, postgresql+asyncpg, postgresql+psycopg, mysql
+(MariaDB). ``lane.backend`` names the database, ``lane.driver`` the async driver.
 
 Where each lane's server comes from is decided in tools/databases.py. Options:
 
-* ``--lanes sqlite,postgresql`` (or ``SQLA_TEST_LANES``) picks lanes;
+* ``--lanes sqlite,postgresql`` (or ``SQLA_TEST_LANES``) picks lanes, by lane or backend name
+  (``postgresql`` selects both PostgreSQL drivers);
 * ``--require-all-lanes`` (or ``SQLA_REQUIRE_ALL_LANES=1``, set by CI) turns an unavailable
   lane into a failure instead of a skip.
 
@@ -16,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections import Counter
-from collections.abc import AsyncIterator, Generator, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -32,12 +34,16 @@ from examples.models import Base
 from examples.testing_recipe import make_test_engine as make_test_engine
 from examples.testing_recipe import rollback_session
 from tools.databases import (
+    DEFAULT_LANES,
+    LANE_SPECS,
     LANES,
+    LaneSpec,
     LaneUnavailable,
     Server,
     create_database,
     drop_database,
     server_for,
+    start_pgbouncer,
     unique_name,
 )
 
@@ -48,8 +54,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("database lanes")
     group.addoption(
         "--lanes",
-        default=os.environ.get("SQLA_TEST_LANES", ",".join(LANES)),
-        help=f"comma-separated lanes to run (default: all of {','.join(LANES)})",
+        default=os.environ.get("SQLA_TEST_LANES", ",".join(DEFAULT_LANES)),
+        help=f"comma-separated lanes to run, among {','.join(LANES)} "
+        f"(default: {','.join(DEFAULT_LANES)})",
     )
     group.addoption(
         "--require-all-lanes",
@@ -60,11 +67,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _selected_lanes(config: pytest.Config) -> list[str]:
-    lanes = [name.strip() for name in str(config.getoption("--lanes")).split(",") if name.strip()]
-    unknown = set(lanes) - set(LANES)
+    wanted = [name.strip() for name in str(config.getoption("--lanes")).split(",") if name.strip()]
+    unknown = [w for w in wanted if not any(spec.matches(w) for spec in LANE_SPECS.values())]
     if unknown:
-        raise pytest.UsageError(f"unknown lane(s) {sorted(unknown)}; choose from {LANES}")
-    return lanes
+        raise pytest.UsageError(f"unknown lane(s) {unknown}; choose from {LANES}")
+    return [name for name, spec in LANE_SPECS.items() if any(spec.matches(w) for w in wanted)]
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -78,8 +85,9 @@ def pytest_report_header(config: pytest.Config) -> str:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "lanes(*names): run only on these lanes, for a problem that exists only there "
-        "(the test is not generated for the others, so CI never shows it as skipped)",
+        "lanes(*names): run only on these lanes, for a problem that exists only there: a "
+        "backend (postgresql: both drivers) or backend+driver (postgresql+asyncpg). The test "
+        "is not generated for the others, so CI never shows it as skipped",
     )
 
 
@@ -88,10 +96,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         lanes = _selected_lanes(metafunc.config)
         only = metafunc.definition.get_closest_marker("lanes")
         if only is not None:
-            unknown = set(only.args) - set(LANES)
+            unknown = [
+                arg
+                for arg in only.args
+                if not any(spec.matches(arg) for spec in LANE_SPECS.values())
+            ]
             if unknown:
                 raise pytest.UsageError(f"{metafunc.definition.nodeid}: unknown lanes {unknown}")
-            lanes = [name for name in lanes if name in only.args]
+            lanes = [
+                name for name in lanes if any(LANE_SPECS[name].matches(a) for a in only.args)
+            ]
         metafunc.parametrize("lane", lanes, indirect=True, scope="session")
 
 
@@ -134,7 +148,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             c = counts[lane]
             parts = [f"{c[k]} {k}" for k in ("passed", "failed", "error", "skipped") if c[k]]
             source = _server_descriptions.get(lane, "")
-            terminalreporter.write_line(f"{lane:<12} {', '.join(parts):<40} {source}")
+            terminalreporter.write_line(f"{lane:<20} {', '.join(parts):<32} {source}")
 
 
 _server_descriptions: dict[str, str] = {}
@@ -142,13 +156,36 @@ _server_descriptions: dict[str, str] = {}
 
 @dataclass
 class Lane:
-    """One database lane: its name and the server new databases are made on."""
+    """One database lane: a backend through one driver, and the server new databases are made on."""
 
-    name: str
+    spec: LaneSpec
     server: Server
 
+    @property
+    def name(self) -> str:
+        """The lane: sqlite, postgresql+asyncpg, postgresql+psycopg, mysql."""
+        return self.spec.name
+
+    @property
+    def backend(self) -> str:
+        """The database: sqlite, postgresql or mysql (MariaDB). Most behaviour depends on this."""
+        return self.spec.backend
+
+    @property
+    def driver(self) -> str:
+        """The async driver: aiosqlite, asyncpg, psycopg or aiomysql."""
+        return self.spec.driver
+
+    @property
+    def drivername(self) -> str:
+        """The URL scheme of this lane's databases. MariaDB keeps its server's form, which may
+        be mariadb+aiomysql (dialect name "mariadb") instead of mysql+aiomysql."""
+        if self.backend == "postgresql":
+            return f"postgresql+{self.driver}"
+        return self.server.admin_url.drivername
+
     async def new_database(self) -> URL:
-        return await create_database(self.server, unique_name())
+        return await create_database(self.server, unique_name(), self.drivername)
 
     async def drop(self, url: URL) -> None:
         await drop_database(self.server, url)
@@ -176,23 +213,52 @@ def _servers() -> Iterator[dict[str, Server | LaneUnavailable]]:
             server.stop()
 
 
-@pytest.fixture(scope="session")
-def lane(request: pytest.FixtureRequest, _servers: dict[str, Server | LaneUnavailable]) -> Lane:
-    name: str = request.param
-    if name not in _servers:
+def _server(
+    key: str,
+    start: Callable[[], Server],
+    servers: dict[str, Server | LaneUnavailable],
+    config: pytest.Config,
+) -> Server:
+    """The server started once per run under ``key``; unavailable: skip, or fail in CI."""
+    if key not in servers:
         try:
-            _servers[name] = server_for(name)
-            _server_descriptions[name] = _servers[name].description  # type: ignore[union-attr]
+            servers[key] = start()
         except LaneUnavailable as exc:
-            _servers[name] = exc
-            _server_descriptions[name] = f"unavailable: {exc}"
-    server = _servers[name]
+            servers[key] = exc
+    server = servers[key]
     if isinstance(server, LaneUnavailable):
-        message = f"{name} lane unavailable: {server}"
-        if request.config.getoption("--require-all-lanes"):
+        message = f"{key} unavailable: {server}"
+        if config.getoption("--require-all-lanes"):
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
-    return Lane(name, server)
+    return server
+
+
+@pytest.fixture(scope="session")
+def lane(request: pytest.FixtureRequest, _servers: dict[str, Server | LaneUnavailable]) -> Lane:
+    spec = LANE_SPECS[request.param]
+    try:
+        server = _server(spec.backend, lambda: server_for(spec.backend), _servers, request.config)
+    finally:
+        found = _servers.get(spec.backend)
+        _server_descriptions[spec.name] = (
+            found.description if isinstance(found, Server) else f"unavailable: {found}"
+        )
+    return Lane(spec, server)
+
+
+@pytest.fixture(scope="session")
+def pgbouncer(
+    request: pytest.FixtureRequest, lane: Lane, _servers: dict[str, Server | LaneUnavailable]
+) -> Server:
+    """A throwaway PgBouncer (transaction pooling) in front of this PostgreSQL lane's server.
+
+    ``lane.new_database()`` URLs reach it with ``host``/``port`` swapped for the bouncer's."""
+    if lane.backend != "postgresql":
+        raise pytest.UsageError("the pgbouncer fixture needs @pytest.mark.lanes('postgresql')")
+    return _server(
+        "pgbouncer", lambda: start_pgbouncer(lane.server), _servers, request.config
+    )
 
 
 @pytest.fixture

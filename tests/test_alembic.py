@@ -187,10 +187,10 @@ async def test_what_a_failing_revision_leaves_behind(
         await engine.dispose()
 
     tables, revision = await _inspect(url, _tables), await _inspect(url, _revision)
-    if lane.name == "postgresql":
+    if lane.backend == "postgresql":
         # Transactional DDL: the whole run is undone, version table included.
         assert (tables, revision) == (set(), None)
-    elif lane.name == "mysql":
+    elif lane.backend == "mysql":
         # Every statement commits: everything before the failure stays, recorded up to 0003.
         assert (tables, revision) == (MODEL_TABLES | {"broken", "alembic_version"}, HEAD)
     else:
@@ -230,7 +230,7 @@ async def test_offline_mode_prints_the_sql(lane: Lane) -> None:
         in sql
     )
     autoincrement = {"sqlite": "id INTEGER NOT NULL", "postgresql": "id SERIAL NOT NULL"}
-    assert autoincrement.get(lane.name, "id INTEGER NOT NULL AUTO_INCREMENT") in sql
+    assert autoincrement.get(lane.backend, "id INTEGER NOT NULL AUTO_INCREMENT") in sql
 
 
 # The async driver's connect() coroutine is created, never awaited: Python warns when it is freed.
@@ -279,17 +279,17 @@ async def test_autogenerate_output_needs_the_review_we_gave_it(
     for table in MODEL_TABLES:
         assert f'op.create_table(\n        "{table}",' in generated
     # func.now() comes out as SQL text compiled for the database autogenerate ran against.
-    now = {"sqlite": 'sa.text("(CURRENT_TIMESTAMP)")'}.get(lane.name, 'sa.text("now()")')
+    now = {"sqlite": 'sa.text("(CURRENT_TIMESTAMP)")'}.get(lane.backend, 'sa.text("now()")')
     assert f"server_default={now}," in generated
     # render_as_batch=True on SQLite only (env.py): batch operations there, plain ones elsewhere.
-    if lane.name == "sqlite":
+    if lane.backend == "sqlite":
         assert 'batch_op.create_index(batch_op.f("ix_users_name"), ["name"]' in generated
     else:
         assert 'op.create_index(op.f("ix_users_name"), "users", ["name"]' in generated
 
     await _alembic(command.upgrade, cfg, "head")
     await _alembic(command.check, cfg)
-    if lane.name == "mysql":
+    if lane.backend == "mysql":
         # The generated downgrade drops the foreign key column's index before its table:
         # MariaDB refuses, and as its DDL is not transactional, post_tags is already gone.
         with pytest.raises(exc.OperationalError, match=FK_INDEX_NEEDED % "ix_posts_author_id"):
@@ -392,12 +392,12 @@ async def test_what_autogenerate_misses_and_how_to_write_it(
         # A rename is a drop and an add: applied as generated, it loses the column's data.
         # The new CHECK constraint never shows up. The enum's new value shows up only on MySQL/
         # MariaDB, where ENUM is a column type; not PostgreSQL's CREATE TYPE or SQLite's VARCHAR.
-        enum_change = ["modify_type"] if lane.name == "mysql" else []
+        enum_change = ["modify_type"] if lane.backend == "mysql" else []
         assert sorted(found) == sorted(["add_column", "remove_column", *enum_change])
         # The server default change shows up only with compare_server_default=True.
         assert sorted(with_defaults) == sorted([*found, "modify_default"])
 
-        if lane.name == "mysql":  # CHANGE COLUMN restates the whole column definition
+        if lane.backend == "mysql":  # CHANGE COLUMN restates the whole column definition
             with pytest.raises(CommandError, match="MySQL CHANGE/MODIFY COLUMN operations require"):
                 async with engine.begin() as conn:
                     await conn.run_sync(_rename_without_existing_type)
@@ -411,7 +411,7 @@ async def test_what_autogenerate_misses_and_how_to_write_it(
             assert "ck_children_status" in await conn.run_sync(_check_constraints)
 
         async with engine.begin() as conn:
-            if lane.name == "sqlite":
+            if lane.backend == "sqlite":
                 # SQLite has no ALTER ... DROP CONSTRAINT: only batch mode (copy the table) works.
                 with pytest.raises(
                     NotImplementedError,

@@ -157,17 +157,17 @@ async def test_unknown_ids_are_none_and_out_of_range_ids_differ_per_dialect(
 
         # What the unvalidated call does, per dialect.
         async with Session() as session:
-            if lane.name == "postgresql":
+            if lane.backend == "postgresql":
                 with pytest.raises(DBAPIError, match=r"value out of int32 range"):
                     await session.get(User, 2**31)
             else:
                 assert await session.get(User, 2**31) is None
         async with Session() as session:
-            if lane.name == "sqlite":
+            if lane.backend == "sqlite":
                 # Not even a DBAPIError: the sqlite3 module refuses the Python int itself.
                 with pytest.raises(OverflowError, match="Python int too large to convert"):
                     await session.get(User, 2**63)
-            elif lane.name == "postgresql":
+            elif lane.backend == "postgresql":
                 with pytest.raises(DBAPIError, match=r"value out of int32 range"):
                     await session.get(User, 2**63)
             else:
@@ -219,7 +219,7 @@ async def test_string_comparison_follows_the_collation(db_url: URL, lane: Lane) 
             async with Session() as session:
                 return list(await session.scalars(select(User.name).where(User.name == name)))
 
-        if lane.name == "mysql":
+        if lane.backend == "mysql":
             async with engine.connect() as conn:
                 assert await conn.scalar(text("SELECT @@collation_database")) == (
                     "utf8mb4_unicode_ci"
@@ -246,9 +246,9 @@ async def test_case_insensitive_search_of_non_ascii_text_depends_on_the_database
             await crud.create_user(session, "ecole@example.com", "ÉCOLE")
         async with engine.connect() as conn:
             folds = await conn.scalar(text("SELECT lower('É') = 'é'"))
-        if lane.name == "sqlite":
+        if lane.backend == "sqlite":
             assert not folds  # SQLite's lower() folds ASCII only
-        elif lane.name == "mysql":
+        elif lane.backend == "mysql":
             assert folds
         # PostgreSQL: lower() folds non-ASCII unless the database's LC_CTYPE is C.
         async with Session() as session:
@@ -284,7 +284,7 @@ async def test_nul_byte_without_validation_per_dialect(db_url: URL, lane: Lane) 
         async def two_rows() -> None:
             await first_row_then(Session, User(email="nul@example.com", name="Ada\x00Lovelace"))
 
-        if lane.name == "postgresql":
+        if lane.backend == "postgresql":
             with pytest.raises(DBAPIError) as caught:
                 await two_rows()
             assert 'invalid byte sequence for encoding "UTF8": 0x00' in str(caught.value)
@@ -312,13 +312,13 @@ async def test_over_long_name_without_validation_per_dialect(db_url: URL, lane: 
         async def two_rows() -> None:
             await first_row_then(Session, User(email="long@example.com", name="x" * 101))
 
-        if lane.name == "postgresql":
+        if lane.backend == "postgresql":
             with pytest.raises(DBAPIError) as caught:
                 await two_rows()
             assert "value too long for type character varying(100)" in str(caught.value)
             assert getattr(caught.value.orig, "sqlstate", None) == "22001"
             assert await stored_names(engine) == []
-        elif lane.name == "mysql":
+        elif lane.backend == "mysql":
             async with engine.connect() as conn:  # without strict mode it would truncate
                 assert "STRICT_TRANS_TABLES" in str(await conn.scalar(text("SELECT @@sql_mode")))
             with pytest.raises(DataError) as caught:

@@ -12,7 +12,7 @@ import pytest
 from benchmarks import registry
 from benchmarks.__main__ import main
 from benchmarks.report import PERFORMANCE_MD, MarkerMissing, end_marker, start_marker, write_blocks
-from tools.databases import LANES
+from tools.databases import BACKENDS
 from tools.snippets import ROOT, read_fences
 
 NAMES = ["bulk_insert", "upsert", "loading", "streaming", "pagination", "pools"]
@@ -24,7 +24,7 @@ def test_registry_lists_all_six_benchmarks_in_order() -> None:
     for name, benchmark in benchmarks.items():
         assert benchmark.name == name
         assert benchmark.lanes
-        assert set(benchmark.lanes) <= set(LANES)
+        assert set(benchmark.lanes) <= set(BACKENDS)
         assert "postgresql" in benchmark.lanes  # the default lane runs every benchmark
 
 

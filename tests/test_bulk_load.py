@@ -61,12 +61,12 @@ async def test_execute_with_an_empty_list_inserts_a_row_of_defaults(
     session: AsyncSession, lane: Lane
 ) -> None:
     """Why insert_users() checks for an empty batch: [] means "one row, no values"."""
-    error: type[DBAPIError] = OperationalError if lane.name == "mysql" else IntegrityError
+    error: type[DBAPIError] = OperationalError if lane.backend == "mysql" else IntegrityError
     message = {
         "postgresql": r'null value in column "email" of relation "users" violates not-null',
         "sqlite": r"NOT NULL constraint failed: users\.email",
         "mysql": r"1364, \"Field 'email' doesn't have a default value\"",
-    }[lane.name]
+    }[lane.backend]
     with pytest.raises(error, match=message) as caught:
         await session.execute(insert(User), [])
     assert re.search(r"INSERT INTO users (DEFAULT VALUES|\(\) VALUES \(\))", str(caught.value))
@@ -92,7 +92,7 @@ async def test_bad_rows_are_rejected_before_any_write(
 ) -> None:
     rows = [{"email": "ok@example.com", "name": "Ok"}, bad]
     loaders = [bulk_load.insert_users, bulk_load.insert_users_returning, bulk_load.upsert_users]
-    if lane.name == "postgresql":
+    if lane.backend == "postgresql":
         loaders.append(bulk_load.copy_users)
     for load in loaders:
         with count_statements(engine) as log, pytest.raises(ValueError, match=message):
@@ -104,8 +104,8 @@ async def test_bad_rows_are_rejected_before_any_write(
 async def test_copy_loads_rows_inside_the_session_transaction(
     session: AsyncSession, lane: Lane
 ) -> None:
-    if lane.name != "postgresql":
-        driver = {"sqlite": "sqlite+aiosqlite", "mysql": "mysql+aiomysql"}[lane.name]
+    if lane.backend != "postgresql":
+        driver = {"sqlite": "sqlite+aiosqlite", "mysql": "mysql+aiomysql"}[lane.backend]
         with pytest.raises(NotImplementedError) as caught:
             await bulk_load.copy_users(session, _rows(0, 10))
         assert str(caught.value) == (
@@ -189,7 +189,7 @@ async def test_what_each_database_does_with_duplicate_keys_in_one_upsert(
     """The reason for the check above: PostgreSQL fails, the others let the last row win."""
     stmt = bulk_load.upsert_users_statement(session.get_bind().dialect.name)
     rows = [{"email": "a@example.com", "name": "First"}, {"email": "a@example.com", "name": "Two"}]
-    if lane.name == "postgresql":
+    if lane.backend == "postgresql":
         with pytest.raises(
             DBAPIError, match="ON CONFLICT DO UPDATE command cannot affect row a second time"
         ):
@@ -210,7 +210,7 @@ async def test_main_runs(db_url: URL, lane: Lane, capsys: pytest.CaptureFixture[
     await bulk_load.main(db_url.render_as_string(hide_password=False))
     out = capsys.readouterr().out
     assert "bulk insert: 500 rows\nbulk insert with RETURNING: 100 objects, first id 501\n" in out
-    if lane.name == "postgresql":
+    if lane.backend == "postgresql":
         assert "COPY: 400 rows\n" in out
     else:
         assert "COPY needs asyncpg; bulk insert: 400\n" in out

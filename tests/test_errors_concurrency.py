@@ -53,7 +53,7 @@ async def test_shared_session_writes(db: Database) -> None:
 
 async def test_commit_while_query_runs(db: Database, lane: Lane) -> None:
     outcome = await capture(m.wrong_commit_while_query_runs(db.url))
-    if lane.name == "postgresql":
+    if lane.backend == "postgresql":
         assert outcome.error is InterfaceError
         assert re.match(
             r"\(sqlalchemy\.dialects\.postgresql\.asyncpg\.InterfaceError\) "
@@ -61,7 +61,7 @@ async def test_commit_while_query_runs(db: Database, lane: Lane) -> None:
             r"cannot perform operation: another operation is in progress",
             outcome.message,
         ), outcome.message
-    elif lane.name == "mysql":
+    elif lane.backend == "mysql":
         # aiomysql: the commit reads the socket while the query's reader waits on it.
         assert outcome.error is RuntimeError
         assert outcome.message == (
@@ -76,7 +76,7 @@ async def test_commit_while_query_runs(db: Database, lane: Lane) -> None:
 async def test_engine_shared_across_loops(db: Database, lane: Lane) -> None:
     loops = await m.run_in_child(db.url)
     outcome, stderr = loops["wrong_engine_shared_across_loops"]
-    if lane.name == "sqlite":
+    if lane.backend == "sqlite":
         # aiosqlite's thread answers whichever loop awaits it: no error on SQLite.
         assert outcome.error is None
         assert outcome.value == [1, 1]
@@ -89,7 +89,7 @@ async def test_engine_shared_across_loops(db: Database, lane: Lane) -> None:
         ), outcome.message
     outcome, stderr = loops["wrong_dispose_in_another_loop"]
     assert outcome.error is None  # dispose() does not raise: the pool logs the failure
-    if lane.name == "sqlite":
+    if lane.backend == "sqlite":
         assert stderr == ""
     else:
         assert "Exception closing connection <AdaptedConnection <" in stderr, stderr
@@ -102,7 +102,7 @@ async def test_engine_shared_across_loops(db: Database, lane: Lane) -> None:
 
 async def test_long_write_transaction(db: Database, lane: Lane) -> None:
     outcome = await capture(m.wrong_long_write_transaction(db.url))
-    if lane.name == "sqlite":
+    if lane.backend == "sqlite":
         assert outcome.error is OperationalError
         assert re.match(
             r"\(sqlite3\.OperationalError\) database is locked\n\[SQL: INSERT INTO err_jobs",

@@ -50,7 +50,7 @@ async def db(lane: Lane) -> AsyncIterator[Database]:
 
 async def test_varchar_without_length(db: Database, lane: Lane) -> None:
     outcome = await capture(m.wrong_varchar_without_length(db.engine))
-    if lane.name == "mysql":
+    if lane.backend == "mysql":
         assert outcome.error is CompileError
         assert outcome.message == (
             "(in table 'err_untyped', column 'title'): VARCHAR requires a length on dialect mysql"
@@ -63,7 +63,7 @@ async def test_varchar_without_length(db: Database, lane: Lane) -> None:
 async def test_aware_datetime_in_naive_column(db: Database, lane: Lane) -> None:
     async with db.Session() as session:
         outcome = await capture(m.wrong_aware_datetime_in_naive_column(session))
-    if lane.name == "postgresql":
+    if lane.backend == "postgresql":
         asyncpg_error(
             outcome,
             DataError,
@@ -77,7 +77,7 @@ async def test_aware_datetime_in_naive_column(db: Database, lane: Lane) -> None:
     async with db.Session() as session:
         stored = await m.record_event(session, m.AWARE)
     utc = datetime.datetime(2026, 1, 2, 1, 4, 5, tzinfo=datetime.UTC)
-    if lane.name == "postgresql":
+    if lane.backend == "postgresql":
         assert stored == utc
         assert stored is not None
         assert stored.tzinfo is not None
@@ -91,7 +91,7 @@ async def test_aware_datetime_in_naive_column(db: Database, lane: Lane) -> None:
 async def test_string_for_integer(db: Database, lane: Lane) -> None:
     async with db.Session() as session:
         outcome = await capture(m.wrong_string_for_integer(session, "1"))
-    if lane.name == "postgresql":
+    if lane.backend == "postgresql":
         asyncpg_error(
             outcome,
             DataError,
@@ -111,14 +111,14 @@ async def test_string_for_integer(db: Database, lane: Lane) -> None:
 async def test_string_too_long(db: Database, lane: Lane) -> None:
     async with db.Session() as session:
         outcome = await capture(m.wrong_string_too_long(session))
-    if lane.name == "postgresql":
+    if lane.backend == "postgresql":
         asyncpg_error(
             outcome,
             DataError,
             "StringDataRightTruncationError",
             r"value too long for type character varying\(5\)",
         )
-    elif lane.name == "mysql":  # strict mode, MariaDB's default
+    elif lane.backend == "mysql":  # strict mode, MariaDB's default
         assert outcome.error is DataError
         assert outcome.message.startswith(
             "(pymysql.err.DataError) (1406, \"Data too long for column 'code' at row 1\")"
@@ -135,7 +135,7 @@ async def test_string_too_long(db: Database, lane: Lane) -> None:
 async def test_update_returning(db: Database, lane: Lane) -> None:
     async with db.Session() as session:
         outcome = await capture(m.wrong_update_returning(session))
-    if lane.name == "mysql":  # MariaDB: INSERT/DELETE ... RETURNING only
+    if lane.backend == "mysql":  # MariaDB: INSERT/DELETE ... RETURNING only
         mariadb_syntax_error(outcome, "RETURNING err_events.id")
     else:
         assert outcome.error is None
@@ -149,14 +149,14 @@ async def test_update_returning(db: Database, lane: Lane) -> None:
 async def test_negative_offset(db: Database, lane: Lane) -> None:
     async with db.Session() as session:
         outcome = await capture(m.wrong_negative_offset(session, 0))
-    if lane.name == "postgresql":
+    if lane.backend == "postgresql":
         asyncpg_error(
             outcome,
             DataError,
             "InvalidRowCountInResultOffsetClauseError",
             r"OFFSET must not be negative",
         )
-    elif lane.name == "mysql":
+    elif lane.backend == "mysql":
         mariadb_syntax_error(outcome, "-5, 5")
     else:  # SQLite treats a negative OFFSET as 0: page 0 silently shows page 1
         assert outcome.error is None

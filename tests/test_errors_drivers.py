@@ -29,9 +29,15 @@ async def test_sync_driver_url(db_url: URL, lane: Lane) -> None:
         "sqlite": ("sqlite3", "pysqlite"),
         "postgresql": ("psycopg", "psycopg") if SA21 else ("psycopg2", "psycopg2"),
         "mysql": ("MySQLdb", "mysqldb"),
-    }[lane.name]
+    }[lane.backend]
     module, driver = default
-    if installed(module):
+    if driver == "psycopg" and installed(module):
+        # 2.1's default PostgreSQL driver, psycopg 3, has an async mode: the URL just works,
+        # on psycopg rather than asyncpg.
+        assert outcome.error is None
+        assert outcome.value.dialect.driver == "psycopg"
+        await outcome.value.dispose()
+    elif installed(module):
         assert outcome.error is InvalidRequestError
         assert outcome.message == (
             "The asyncio extension requires an async driver to be used. "
@@ -56,6 +62,9 @@ def test_postgres_scheme() -> None:
         "postgresql+asyncpg://scott:tiger@db.example.com:5432/app"
     )
     assert m.async_url("mysql://u@h/db").drivername == "mysql+aiomysql"
+    assert m.async_url("mysql+pymysql://u@h/db").drivername == "mysql+aiomysql"  # sync: replaced
+    assert m.async_url("mariadb://u@h/db").drivername == "mariadb+aiomysql"
+    assert m.async_url("postgresql+psycopg://u@h/db").drivername == "postgresql+psycopg"
     assert m.async_url("sqlite:///app.db").drivername == "sqlite+aiosqlite"
     with pytest.raises(ValueError, match="no async driver configured for 'oracle' URLs"):
         m.async_url("oracle://u@h/db")
@@ -84,14 +93,14 @@ async def test_without_greenlet() -> None:
 async def test_no_pre_ping(db_url: URL, lane: Lane) -> None:
     url = db_url.render_as_string(hide_password=False)
     outcome = await capture(m.wrong_no_pre_ping(url))
-    if lane.name == "postgresql":
+    if lane.backend == "postgresql":
         assert outcome.error is InterfaceError
         assert re.match(
             r"\(sqlalchemy\.dialects\.postgresql\.asyncpg\.InterfaceError\) "
             r"(<class 'asyncpg\.exceptions\._base\.InterfaceError'>: )?connection is closed",
             outcome.message,
         ), outcome.message
-    elif lane.name == "mysql":
+    elif lane.backend == "mysql":
         assert outcome.error is OperationalError
         assert outcome.message.startswith(
             "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query')"

@@ -28,7 +28,7 @@ MISSING_GREENLET = (
 def assert_missing_greenlet(outcome: Outcome, lane: Lane) -> None:
     """asyncpg raises MissingGreenlet itself; aiomysql (2.0 and 2.1) and aiosqlite on 2.1 raise
     it wrapped in StatementError (its .orig), so ``except MissingGreenlet`` misses it there."""
-    wrapped = lane.name == "mysql" or (lane.name == "sqlite" and SA21)
+    wrapped = lane.backend == "mysql" or (lane.backend == "sqlite" and SA21)
     if wrapped:
         assert outcome.error is StatementError
         assert outcome.cause is MissingGreenlet
@@ -69,8 +69,8 @@ async def test_server_value_after_update(db: tuple[Database, m.Rows], lane: Lane
         assert await m.fixed_server_value_after_update(database.Session, rows.eager_doc_id)
     # get_one's SELECT, then UPDATE ... RETURNING updated_at; MariaDB has no UPDATE ...
     # RETURNING, so the flush reads the value back with one more SELECT.
-    assert log.count == (3 if lane.name == "mysql" else 2), log.statements
-    assert any("RETURNING" in s for s in log.statements) is (lane.name != "mysql")
+    assert log.count == (3 if lane.backend == "mysql" else 2), log.statements
+    assert any("RETURNING" in s for s in log.statements) is (lane.backend != "mysql")
     assert await m.fixed_server_value_by_refresh(database.Session, rows.doc_id)
 
 

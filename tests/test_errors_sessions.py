@@ -50,7 +50,7 @@ async def test_continue_after_integrity_error(db: Database, lane: Lane) -> None:
     assert re.match(
         r"This Session's transaction has been rolled back due to a previous exception during "
         r"flush\. To begin a new transaction with this Session, first issue Session\.rollback\(\)"
-        r"\. Original exception was: " + DUPLICATE[lane.name],
+        r"\. Original exception was: " + DUPLICATE[lane.backend],
         outcome.message,
     ), outcome.message
     async with db.Session() as session:
@@ -174,7 +174,7 @@ async def test_session_never_closed(db: Database, lane: Lane) -> None:
         "sqlite": "aiosqlite.core.Connection",
         "postgresql": "asyncpg.connection.Connection",
         "mysql": "aiomysql.connection.Connection",
-    }[lane.name]
+    }[lane.backend]
     leaks = [w for w in outcome.warnings if w.startswith("SAWarning: The garbage collector")]
     assert len(leaks) == 1, outcome.warnings
     assert re.fullmatch(
@@ -192,12 +192,12 @@ async def test_catch_driver_exception(db: Database, lane: Lane) -> None:
     async with db.Session() as session:
         outcome = await capture(m.wrong_catch_driver_exception(session))
     assert outcome.error is IntegrityError  # escaped the except clause for the driver's class
-    assert re.match(DUPLICATE[lane.name], outcome.message), outcome.message
+    assert re.match(DUPLICATE[lane.backend], outcome.message), outcome.message
     orig = {
         "sqlite": "IntegrityError",  # sqlite3.IntegrityError
         "postgresql": "UniqueViolationError" if SA21 else "IntegrityError",  # adapted classes
         "mysql": "IntegrityError",  # pymysql.err.IntegrityError
-    }[lane.name]
+    }[lane.backend]
     async with db.Session() as session:
         assert await m.fixed_catch_driver_exception(session) == f"email taken ({orig})"
 

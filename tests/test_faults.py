@@ -65,7 +65,7 @@ async def admin_engine(db_url: URL) -> AsyncIterator[AsyncEngine]:
 
 
 async def backend_id(conn_or_session: Any, lane: Lane) -> int:
-    return int((await conn_or_session.execute(text(BACKEND_ID[lane.name]))).scalar_one())
+    return int((await conn_or_session.execute(text(BACKEND_ID[lane.backend]))).scalar_one())
 
 
 async def kill(admin: AsyncEngine, lane: Lane, pid: int) -> None:
@@ -73,9 +73,9 @@ async def kill(admin: AsyncEngine, lane: Lane, pid: int) -> None:
     gone_sql = {
         "postgresql": "SELECT count(*) FROM pg_stat_activity WHERE pid = :pid",
         "mysql": "SELECT count(*) FROM information_schema.processlist WHERE id = :pid",
-    }[lane.name]
+    }[lane.backend]
     async with admin.connect() as conn:
-        if lane.name == "postgresql":
+        if lane.backend == "postgresql":
             await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
         else:
             await conn.execute(text(f"KILL {int(pid)}"))
@@ -89,7 +89,7 @@ async def kill(admin: AsyncEngine, lane: Lane, pid: int) -> None:
 def assert_disconnect_error(exc: DBAPIError, lane: Lane) -> None:
     """The error a query gets on a connection the server has closed."""
     assert exc.connection_invalidated  # the pool throws this connection away
-    if lane.name == "postgresql":
+    if lane.backend == "postgresql":
         assert type(exc) is InterfaceError
         assert re.search(r"connection is closed", str(exc))
     else:
@@ -112,9 +112,9 @@ async def test_production_engine_applies_its_settings(db_url: URL, lane: Lane) -
         assert engine.pool.size() == 10  # type: ignore[attr-defined]
         assert engine.pool.timeout() == 10  # type: ignore[attr-defined]
         async with engine.connect() as conn:
-            if lane.name == "postgresql":
+            if lane.backend == "postgresql":
                 assert await conn.scalar(text("SHOW statement_timeout")) == "500ms"
-            elif lane.name == "mysql":
+            elif lane.backend == "mysql":
                 assert await conn.scalar(text("SELECT @@max_statement_time")) == 0.5
             else:  # SQLite: no statement timeout exists; the lock wait is sqlite3's `timeout`
                 assert await conn.scalar(text("PRAGMA busy_timeout")) == 15000
@@ -175,7 +175,7 @@ async def test_pool_recycle_replaces_connections_before_the_server_times_them_ou
     idle_limit = {
         "postgresql": "SET idle_session_timeout = '1s'",
         "mysql": "SET SESSION wait_timeout = 1",
-    }[lane.name]
+    }[lane.backend]
     plain = create_async_engine(db_url, pool_size=1, max_overflow=0)
     recycled = create_async_engine(db_url, pool_size=1, max_overflow=0, pool_recycle=1)
     try:
@@ -209,23 +209,23 @@ async def test_cancelled_unit_of_work_rolls_back_and_returns_its_connection(
         admin_engine(db_url) as admin,
     ):
         Session = async_sessionmaker(engine, expire_on_commit=False)
-        if lane.name == "sqlite":
+        if lane.backend == "sqlite":
             gc.disable()  # keep the abandoned connection alive, to show what it holds
         try:
 
             async def insert_then_slow_query(session: AsyncSession) -> None:
                 await create_user(session, "ada@example.com", "Ada")  # INSERT sent
-                await session.execute(text(SLOW.get(lane.name, SQLITE_SLOW)))
+                await session.execute(text(SLOW.get(lane.backend, SQLITE_SLOW)))
 
             with pytest.raises(TimeoutError):
                 await production.with_deadline(Session, insert_then_slow_query, 0.3)
 
             assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
 
-            if lane.name == "postgresql":
+            if lane.backend == "postgresql":
                 # asyncpg asked the server to cancel: the statement stops with the task.
                 assert await _running(admin, "SELECT pg_sleep%") == 0
-            elif lane.name == "mysql":
+            elif lane.backend == "mysql":
                 # aiomysql closed the socket; the server runs the statement to its end (or to
                 # max_statement_time). Kill it here so the test does not wait for it.
                 running = await _running(admin, "SELECT SLEEP%")
@@ -256,7 +256,7 @@ async def test_cancelled_unit_of_work_rolls_back_and_returns_its_connection(
                     await impatient.dispose()
         finally:
             gc.enable()
-        if lane.name == "sqlite":
+        if lane.backend == "sqlite":
             gc.collect()  # frees the abandoned sqlite3 connection, and with it the lock
 
         assert await user_count(engine) == 0  # the INSERT was rolled back
@@ -311,7 +311,7 @@ async def test_failure_mid_unit_of_work_commits_nothing(db_url: URL) -> None:
 async def test_server_stops_a_statement_that_runs_too_long(db_url: URL, lane: Lane) -> None:
     async with asyncio.timeout(30), production_engine(db_url, statement_timeout=0.2) as engine:
         Session = async_sessionmaker(engine, expire_on_commit=False)
-        if lane.name == "sqlite":
+        if lane.backend == "sqlite":
             # No server-side limit exists: the statement runs to completion.
             async with Session() as session:
                 assert await session.scalar(text(SQLITE_SLOW)) == 3_000_000
@@ -319,9 +319,9 @@ async def test_server_stops_a_statement_that_runs_too_long(db_url: URL, lane: La
 
         with pytest.raises(DBAPIError) as caught:
             async with Session() as session, session.begin():
-                await session.execute(text(SLOW[lane.name]))
+                await session.execute(text(SLOW[lane.backend]))
         error = caught.value
-        if lane.name == "postgresql":
+        if lane.backend == "postgresql":
             assert type(error) is (OperationalError if ASYNCPG_ERRORS_BY_SQLSTATE else DBAPIError)
             assert "canceling statement due to statement timeout" in str(error)
             assert error.orig is not None
@@ -341,7 +341,7 @@ async def test_server_stops_a_statement_that_runs_too_long(db_url: URL, lane: La
             assert await session.scalar(text("SELECT 1")) == 1
 
 
-@pytest.mark.lanes("postgresql")  # command_timeout is an asyncpg setting
+@pytest.mark.lanes("postgresql+asyncpg")  # command_timeout is an asyncpg setting
 async def test_asyncpg_command_timeout_raises_plain_timeout_error(db_url: URL, lane: Lane) -> None:
     # command_timeout alone (no server-side statement_timeout): the client gives up.
     engine = create_async_engine(db_url, connect_args={"command_timeout": 0.2})
@@ -448,7 +448,7 @@ async def test_deadlock_fails_one_transaction_and_retry_completes_both(
         error = errors[0]
         assert isinstance(error, DBAPIError)
         assert retries.is_retryable(error)
-        if lane.name == "postgresql":
+        if lane.backend == "postgresql":
             assert type(error) is (OperationalError if ASYNCPG_ERRORS_BY_SQLSTATE else DBAPIError)
             assert "deadlock detected" in str(error)
             assert getattr(error.orig, "sqlstate", None) == "40P01"
@@ -544,7 +544,7 @@ async def test_concurrent_read_modify_write_needs_serializable_and_retries(
     n = 5
     async with asyncio.timeout(60), production_engine(db_url) as engine:
         await open_accounts(engine, 0)
-        if lane.name == "sqlite":
+        if lane.backend == "sqlite":
             # BEGIN IMMEDIATE: one transaction at a time, so none can conflict or retry.
             Session = serializable(engine)
             await asyncio.gather(*(run_in_transaction(Session, deposit_one) for _ in range(20)))
@@ -606,7 +606,7 @@ async def test_concurrent_read_modify_write_needs_serializable_and_retries(
         assert errors
         assert len(errors) == sum(1 for r in results if r is not None)  # no other failure
         assert all(retries.is_retryable(e) for e in errors)
-        if lane.name == "postgresql":
+        if lane.backend == "postgresql":
             assert {getattr(e.orig, "sqlstate", None) for e in errors} == {"40001"}
             assert "could not serialize access due to concurrent update" in str(errors[0])
         else:  # InnoDB SERIALIZABLE: reads take shared locks, the writes deadlock

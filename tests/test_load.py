@@ -40,7 +40,9 @@ async def add_user_and_count(session: AsyncSession, n: int, lane: Lane) -> tuple
     await create_user(session, f"user{n}@example.com", f"User {n}")
     await session.commit()
     total = await session.scalar(select(func.count()).select_from(User))
-    conn_id = await session.scalar(text(BACKEND_ID[lane.name])) if lane.name in BACKEND_ID else None
+    conn_id = None
+    if lane.backend in BACKEND_ID:
+        conn_id = await session.scalar(text(BACKEND_ID[lane.backend]))
     return conn_id, int(total or 0)
 
 
@@ -60,7 +62,7 @@ async def test_200_tasks_share_10_connections_without_errors(db_url: URL, lane: 
         assert max(totals) == TASKS  # the last commit was followed by a read that saw it
         async with Session() as session:
             assert await session.scalar(select(func.count()).select_from(User)) == TASKS
-        if lane.name in BACKEND_ID:
+        if lane.backend in BACKEND_ID:
             assert len({conn_id for conn_id, _ in results}) <= 10  # never more than the pool
         assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
         assert engine.pool.size() == 10  # type: ignore[attr-defined]

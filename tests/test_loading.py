@@ -196,7 +196,7 @@ async def test_default_lazy_load_fails_with_missing_greenlet(db_url: URL, lane: 
         # The class depends on where the driver first awaits: asyncpg at execute
         # (MissingGreenlet); aiomysql, and aiosqlite on 2.1, when the cursor is created,
         # which SQLAlchemy wraps in StatementError with the MissingGreenlet as .orig.
-        if lane.name == "postgresql" or (lane.name == "sqlite" and SA20):
+        if lane.backend == "postgresql" or (lane.backend == "sqlite" and SA20):
             assert error_type is MissingGreenlet
         else:
             assert error_type is StatementError
@@ -204,7 +204,7 @@ async def test_default_lazy_load_fails_with_missing_greenlet(db_url: URL, lane: 
             assert message.startswith("(sqlalchemy.exc.MissingGreenlet) greenlet_spawn")
         # On 2.1 + aiosqlite the driver's cursor() coroutine is created and then abandoned.
         unawaited = [str(w.message) for w in caught if w.category is RuntimeWarning]
-        if lane.name == "sqlite" and not SA20:
+        if lane.backend == "sqlite" and not SA20:
             assert unawaited == ["coroutine 'Connection.cursor' was never awaited"]
         else:
             assert unawaited == []

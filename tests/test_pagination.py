@@ -25,7 +25,7 @@ SAME_TIME = datetime.datetime(2026, 1, 1, 12, 0, tzinfo=datetime.UTC)
 async def add_posts_sharing_one_timestamp(session: AsyncSession, lane: Lane) -> set[int]:
     """ROWS posts with one created_at, inserted in one transaction (the session fixture's)."""
     author = User(email="ada@example.com", name="Ada")
-    if lane.name == "postgresql":
+    if lane.backend == "postgresql":
         # The server default: now() is the transaction's start time, equal for every row.
         posts = [Post(title=f"#{i}", author=author) for i in range(ROWS)]
     else:
@@ -103,7 +103,7 @@ async def test_rows_inserted_between_requests(session: AsyncSession, lane: Lane)
         # Higher ids with the same timestamp: they sort first, before every page already shown.
         for _ in range(5):
             post = Post(title="new", author_id=author_id)
-            if lane.name != "postgresql":
+            if lane.backend != "postgresql":
                 post.created_at = SAME_TIME
             session.add(post)
         await session.flush()
@@ -153,10 +153,10 @@ async def test_wrong_way_ordering_by_timestamp_alone(session: AsyncSession, lane
     repeated = sum(n - 1 for n in Counter(seen).values() if n > 1)
     lost = len(ids - set(seen))
     assert len(seen) == ROWS
-    if lane.name == "sqlite":
+    if lane.backend == "sqlite":
         # SQLite's sort happens to keep insertion order for ties: right by luck only.
         assert (repeated, lost) == (0, 0)
-    elif lane.name == "mysql":
+    elif lane.backend == "mysql":
         # MariaDB also happens to return ties in a stable order here: luck, not a guarantee.
         assert (repeated, lost) == (0, 0)
     else:
@@ -167,10 +167,10 @@ async def test_wrong_way_ordering_by_timestamp_alone(session: AsyncSession, lane
 
 
 async def test_wrong_way_page_zero(session: AsyncSession, lane: Lane) -> None:
-    if lane.name == "postgresql":
+    if lane.backend == "postgresql":
         with pytest.raises(DBAPIError, match="OFFSET must not be negative"):
             await seed_posts_page(session, 0, 20)
-    elif lane.name == "mysql":
+    elif lane.backend == "mysql":
         with pytest.raises(ProgrammingError, match=r"1064.*SQL syntax.*near '-20"):
             await seed_posts_page(session, 0, 20)
     else:
@@ -292,7 +292,7 @@ async def test_server_default_timestamps_on_sqlite_break_keyset(
     second = await pagination.posts_after(session, first.next_cursor, page_size=2)
     first_ids = [post.id for post in first.items]
     second_ids = [post.id for post in second.items]
-    if lane.name == "sqlite":
+    if lane.backend == "sqlite":
         assert second_ids == first_ids  # page 2 starts again from the top
         stored = await session.scalar(text("SELECT created_at FROM posts LIMIT 1"))
         assert len(stored) == len("2026-01-01 12:00:00")
@@ -306,9 +306,9 @@ async def explain(engine: AsyncEngine, lane: Lane, run: Callable[[], Awaitable[o
     with count_statements(engine) as log:
         await run()
     [(statement, parameters)] = zip(log.statements, log.parameters, strict=True)
-    prefix = "EXPLAIN QUERY PLAN " if lane.name == "sqlite" else "EXPLAIN "
+    prefix = "EXPLAIN QUERY PLAN " if lane.backend == "sqlite" else "EXPLAIN "
     async with engine.connect() as conn:
-        if lane.name == "postgresql":
+        if lane.backend == "postgresql":
             # 220 rows are cheaper to read whole; ask whether the index can serve the query.
             await conn.execute(text("SET enable_seqscan = off"))
             await conn.execute(text("SET enable_bitmapscan = off"))
@@ -341,7 +341,7 @@ async def test_index_on_created_at_and_id_serves_the_keyset_query(db_url: URL, l
                 .limit(21)
             )
             plan = await explain(engine, lane, lambda: session.execute(row_value))
-            if lane.name == "mysql":
+            if lane.backend == "mysql":
                 assert "ix_posts_created_at_id" not in plan, plan
                 assert "filesort" in plan
             else:

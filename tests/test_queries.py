@@ -61,7 +61,7 @@ async def test_wrong_way_wildcards_in_input_match_every_row(
     assert names(await wrong_way_search(session, "_")) == sorted(NAMES)
     assert names(await wrong_way_search(session, "%")) == sorted(NAMES)
     backslash = names(await wrong_way_search(session, "\\"))
-    if lane.name == "sqlite":
+    if lane.backend == "sqlite":
         assert backslash == ["back\\slash"]  # SQLite has no default LIKE escape character
     else:
         # PostgreSQL and MariaDB escape with backslash by default: "\%" became a literal "%".

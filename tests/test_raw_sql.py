@@ -60,10 +60,10 @@ async def wrong_way_ids_named(session: AsyncSession, name: str) -> list[int]:
 async def test_wrong_way_fstring_runs_the_input_as_sql(committed: AsyncEngine, lane: Lane) -> None:
     async with async_sessionmaker(committed)() as session:
         # The quote ends the string literal; the rest of the input is parsed as SQL.
-        if lane.name == "sqlite":
+        if lane.backend == "sqlite":
             with pytest.raises(ProgrammingError, match="You can only execute one statement"):
                 await wrong_way_ids_named(session, HOSTILE)
-        elif lane.name == "postgresql":
+        elif lane.backend == "postgresql":
             with pytest.raises(DBAPIError, match="cannot insert multiple commands"):
                 await wrong_way_ids_named(session, HOSTILE)
         else:
@@ -87,7 +87,7 @@ async def test_wrong_way_fstring_runs_the_input_as_sql(committed: AsyncEngine, l
 
         # A table that nothing references is not protected by a foreign key.
         drop_audit = "x'; DROP TABLE audit_events; --"
-        if lane.name == "mysql":
+        if lane.backend == "mysql":
             # The DROP runs (DDL commits at once, no rollback brings it back); only the third
             # "statement", the leftover --', is a syntax error.
             with pytest.raises(Exception, match=r"1064.*near '--''") as info:
@@ -101,7 +101,7 @@ async def test_wrong_way_fstring_runs_the_input_as_sql(committed: AsyncEngine, l
     async with committed.connect() as conn:
         tables = await conn.run_sync(lambda sync: set(inspect(sync).get_table_names()))
     assert "users" in tables
-    assert ("audit_events" in tables) is (lane.name != "mysql")  # dropped by user input
+    assert ("audit_events" in tables) is (lane.backend != "mysql")  # dropped by user input
 
 
 async def test_typed_columns_convert_results(session: AsyncSession, lane: Lane) -> None:
@@ -116,7 +116,7 @@ async def test_typed_columns_convert_results(session: AsyncSession, lane: Lane) 
     untyped = await session.scalar(
         text("SELECT created_at FROM users WHERE id = :id"), {"id": ids["Ada"]}
     )
-    if lane.name == "sqlite":
+    if lane.backend == "sqlite":
         assert isinstance(untyped, str)  # SQLite has no datetime type: text comes back as text
     else:
         assert isinstance(untyped, datetime.datetime)

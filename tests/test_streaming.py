@@ -97,7 +97,7 @@ async def test_a_stream_left_open_is_drained_with_a_warning_on_mysql(
     async for _user in result:
         break  # and no result.close()
     count = select(func.count()).select_from(User)
-    if lane.name == "mysql":
+    if lane.backend == "mysql":
         with pytest.warns(UserWarning, match="Previous unbuffered result was left incomplete"):
             assert await session.scalar(count) == ROWS
     else:

@@ -33,7 +33,7 @@ async def test_a_commit_inside_a_test_is_real_inside_that_test(
 ) -> None:
     user = await make_user(session)
     await session.commit()  # what the code under test does in production
-    _committed_by_first_test[lane.name] = user.email
+    _committed_by_first_test[lane.backend] = user.email
 
     session.expunge_all()
     found = await session.scalar(select(User).where(User.email == user.email))
@@ -44,8 +44,8 @@ async def test_a_commit_inside_a_test_is_real_inside_that_test(
 
 
 async def test_the_next_test_sees_none_of_it(session: AsyncSession, lane: Lane) -> None:
-    if lane.name in _committed_by_first_test:
-        email = _committed_by_first_test[lane.name]
+    if lane.backend in _committed_by_first_test:
+        email = _committed_by_first_test[lane.backend]
         assert await session.scalar(select(User).where(User.email == email)) is None
     for table in (User, Post, Tag, post_tags, AuditEvent):
         assert await _count(session, table) == 0
@@ -80,7 +80,7 @@ async def test_the_sqlite_fix_is_what_keeps_commits_from_leaking(
         await engine.dispose()
     # Without the fix pysqlite/aiosqlite run the SAVEPOINT outside any transaction, so
     # RELEASE SAVEPOINT commits for real and the outer rollback has nothing to undo.
-    assert leaked == (1 if lane.name == "sqlite" and not with_fix else 0)
+    assert leaked == (1 if lane.backend == "sqlite" and not with_fix else 0)
 
 
 async def test_make_user_gives_valid_distinct_users_and_takes_overrides(
@@ -158,7 +158,7 @@ async def test_the_fixtures_and_example_tests_work_as_a_conftest(
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("TEST_DATABASE_URLS", None)  # unset: the region's default, SQLite in a temp dir
     params = ["sqlite"]
-    if lane.name != "sqlite":  # both: the recipe's several-databases parametrization
+    if lane.backend != "sqlite":  # both: the recipe's several-databases parametrization
         env["TEST_DATABASE_URLS"] = "sqlite," + db_url.render_as_string(hide_password=False)
         params.append(db_url.render_as_string(hide_password=False))
     process = await asyncio.create_subprocess_exec(
@@ -181,7 +181,7 @@ async def test_the_fixtures_and_example_tests_work_as_a_conftest(
         assert f"PASSED test_inner.py::test_2_sees_nothing[{param}]" in out, out
     # aiosqlite happens to tolerate the wrong loop: a suite run only on SQLite hides it.
     assert "PASSED test_inner.py::test_3_in_a_function_loop[sqlite]" in out, out
-    if lane.name != "sqlite":
+    if lane.backend != "sqlite":
         assert f"FAILED test_inner.py::test_3_in_a_function_loop[{params[1]}]" in out, out
         assert "attached to a different loop" in out, out
 

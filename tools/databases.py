@@ -9,11 +9,26 @@ Each lane gets a server from the first source that works:
 
 Every caller then creates uniquely named databases on that server and drops them, because the
 services keep state between runs.
+
+A lane is a backend reached through one async driver (``LANE_SPECS``): both PostgreSQL lanes
+share one server. Two settings reproduce conditions of a user's deployment that this machine
+hides:
+
+* ``SQLA_TEST_TIMEZONE`` (e.g. ``America/Sao_Paulo``): the servers' session time zone. New
+  PostgreSQL databases get it as their ``timezone``; the throwaway MariaDB starts with it as
+  ``--default-time-zone`` (as an offset: MariaDB here has no time zone tables). Run the Python
+  process under the same ``TZ``.
+* ``SQLA_TEST_MYSQL_SCHEME`` (default ``mysql+aiomysql``): the URL form of the throwaway
+  MariaDB, e.g. ``mariadb+aiomysql``, whose dialect is named "mariadb", not "mysql".
+
+``start_pgbouncer`` puts a throwaway PgBouncer (Debian package ``pgbouncer``) in front of a
+PostgreSQL server, in transaction pooling mode, as managed poolers run.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import importlib.util
 import os
 import pwd
@@ -24,6 +39,7 @@ import subprocess
 import tempfile
 import time
 import uuid
+import zoneinfo
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +49,37 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 POSTGRESQL_URL_ENV = "SQLA_TEST_POSTGRESQL_URL"
 MYSQL_URL_ENV = "SQLA_TEST_MYSQL_URL"
-LANES = ("sqlite", "postgresql", "mysql")
+TIMEZONE_ENV = "SQLA_TEST_TIMEZONE"
+MYSQL_SCHEME_ENV = "SQLA_TEST_MYSQL_SCHEME"
+BACKENDS = ("sqlite", "postgresql", "mysql")
+
+
+@dataclass(frozen=True)
+class LaneSpec:
+    """A test lane: one backend (whose server it shares) through one async driver."""
+
+    name: str
+    backend: str  # sqlite, postgresql, mysql (MariaDB)
+    driver: str  # the async DBAPI: aiosqlite, asyncpg, psycopg, aiomysql
+
+    def matches(self, selector: str) -> bool:
+        """``postgresql`` selects every PostgreSQL lane; ``postgresql+psycopg`` only that one."""
+        return selector in (self.name, self.backend)
+
+
+LANE_SPECS = {
+    spec.name: spec
+    for spec in (
+        LaneSpec("sqlite", "sqlite", "aiosqlite"),
+        LaneSpec("postgresql+asyncpg", "postgresql", "asyncpg"),
+        LaneSpec("postgresql+psycopg", "postgresql", "psycopg"),
+        LaneSpec("mysql", "mysql", "aiomysql"),
+    )
+}
+LANES = tuple(LANE_SPECS)
+# The lanes a run selects when none are named. (postgresql+psycopg joins once every test
+# knows its differences: errors, COPY, connect settings.)
+DEFAULT_LANES = ("sqlite", "postgresql+asyncpg", "mysql")
 
 
 class LaneUnavailable(Exception):
@@ -44,7 +90,7 @@ class LaneUnavailable(Exception):
 class Server:
     """A reachable server and how to stop it (a no-op for servers we did not start)."""
 
-    lane: str
+    backend: str
     admin_url: URL
     description: str
     _processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
@@ -251,11 +297,14 @@ def start_throwaway_mariadb() -> Server:
         shutil.rmtree(workdir, ignore_errors=True)
         raise LaneUnavailable(f"mariadb-install-db failed: {result.stdout.decode()[-2000:]}")
     port = _free_port()
+    timezone = server_timezone()
+    timezone_args = [f"--default-time-zone={utc_offset(timezone)}"] if timezone else []
     server = _run_as(
         [
             mariadbd,
             "--no-defaults",
             *user_args,
+            *timezone_args,
             f"--datadir={workdir / 'data'}",
             f"--socket={workdir / 'data' / 'mysqld.sock'}",
             "--bind-address=127.0.0.1",
@@ -269,26 +318,100 @@ def start_throwaway_mariadb() -> Server:
         cwd=workdir,
     )
     _wait_until_ready(port, server, log, "ready for connections", timeout=60)
-    url = make_url(f"mysql+aiomysql://root@127.0.0.1:{port}/mysql")
-    return Server("mysql", url, f"throwaway MariaDB on port {port}", [server], workdir)
+    scheme = os.environ.get(MYSQL_SCHEME_ENV) or "mysql+aiomysql"
+    url = make_url(f"{scheme}://root@127.0.0.1:{port}/mysql")
+    zone = f", time zone {timezone}" if timezone else ""
+    description = f"throwaway MariaDB on port {port} as {scheme}://{zone}"
+    return Server("mysql", url, description, [server], workdir)
+
+
+def start_pgbouncer(postgresql: Server, pool_mode: str = "transaction") -> Server:
+    """A throwaway PgBouncer in front of ``postgresql``: every database, any user, trust auth.
+
+    Transaction pooling (the default here, and what Supabase/managed poolers run) gives each
+    transaction whichever server connection is free, so session state (prepared statements,
+    SET) does not follow the client. PgBouncer refuses to run as root: it runs as ``nobody``.
+    """
+    binary = shutil.which("pgbouncer") or (
+        "/usr/sbin/pgbouncer" if os.path.exists("/usr/sbin/pgbouncer") else None
+    )
+    if binary is None:
+        raise LaneUnavailable(
+            "no PgBouncer: install the Debian package 'pgbouncer' "
+            "(sudo apt-get install -y pgbouncer)"
+        )
+    if postgresql.backend != "postgresql":
+        raise ValueError(f"PgBouncer fronts PostgreSQL, not {postgresql.backend}")
+    target = postgresql.admin_url
+    workdir = Path(tempfile.mkdtemp(prefix="sqla-pgbouncer-"))
+    port = _free_port()
+    log = workdir / "pgbouncer.log"
+    log.touch()
+    (workdir / "userlist.txt").write_text(f'"{target.username or "postgres"}" ""\n')
+    (workdir / "pgbouncer.ini").write_text(
+        "[databases]\n"
+        f"* = host={target.host or '127.0.0.1'} port={target.port or 5432}\n"
+        "[pgbouncer]\n"
+        "listen_addr = 127.0.0.1\n"
+        f"listen_port = {port}\n"
+        "unix_socket_dir =\n"
+        "auth_type = trust\n"
+        f"auth_file = {workdir / 'userlist.txt'}\n"
+        f"pool_mode = {pool_mode}\n"
+        "max_client_conn = 1000\n"
+        "default_pool_size = 20\n"
+        f"logfile = {log}\n"
+        f"pidfile = {workdir / 'pgbouncer.pid'}\n"
+    )
+    account = _unprivileged_user("nobody")
+    if account is not None:
+        os.chmod(workdir, 0o755)
+    _give_to(workdir, account)
+    process = _run_as([binary, str(workdir / "pgbouncer.ini")], account, log, cwd=workdir)
+    _wait_until_ready(port, process, log, "process up", timeout=30)
+    url = target.set(host="127.0.0.1", port=port)
+    description = f"PgBouncer 1.x ({pool_mode} pooling) on port {port}"
+    return Server("postgresql", url, description, [process], workdir, signal.SIGINT)
+
+
+def server_timezone() -> str | None:
+    """The session time zone the servers should use (``SQLA_TEST_TIMEZONE``), if any."""
+    name = os.environ.get(TIMEZONE_ENV) or None
+    if name is not None:
+        zoneinfo.ZoneInfo(name)  # an unknown zone fails here, with its name
+    return name
+
+
+def utc_offset(name: str) -> str:
+    """The zone's offset today, as MariaDB takes it without time zone tables: ``-03:00``."""
+    offset = datetime.datetime.now(zoneinfo.ZoneInfo(name)).strftime("%z")
+    return f"{offset[:3]}:{offset[3:]}"
 
 
 def server_for(lane: str) -> Server:
-    """The server for one lane: the configured service, else a throwaway one."""
-    if lane == "postgresql":
+    """The server for a lane or backend: the configured service, else a throwaway one."""
+    backend = LANE_SPECS[lane].backend if lane in LANE_SPECS else lane
+    if backend == "postgresql":
         if url := os.environ.get(POSTGRESQL_URL_ENV):
-            return Server(lane, make_url(url), f"PostgreSQL at {make_url(url).render_as_string()}")
-        return start_embedded_postgresql()
-    if lane == "mysql":
-        if url := os.environ.get(MYSQL_URL_ENV):
             return Server(
-                lane, make_url(url), f"MariaDB/MySQL at {make_url(url).render_as_string()}"
+                backend, make_url(url), f"PostgreSQL at {make_url(url).render_as_string()}"
+            )
+        return start_embedded_postgresql()
+    if backend == "mysql":
+        if url := os.environ.get(MYSQL_URL_ENV):
+            if server_timezone():
+                raise LaneUnavailable(
+                    f"{TIMEZONE_ENV} sets the server time zone of a throwaway MariaDB only: "
+                    f"unset {MYSQL_URL_ENV} (a shared service's global time zone is not ours)"
+                )
+            return Server(
+                backend, make_url(url), f"MariaDB/MySQL at {make_url(url).render_as_string()}"
             )
         return start_throwaway_mariadb()
-    if lane == "sqlite":
+    if backend == "sqlite":
         workdir = Path(tempfile.mkdtemp(prefix="sqla-sqlite-"))
         sqlite_url = make_url(f"sqlite+aiosqlite:///{workdir}/admin.db")
-        return Server(lane, sqlite_url, "SQLite files in a temp dir", [], workdir)
+        return Server(backend, sqlite_url, "SQLite files in a temp dir", [], workdir)
     raise ValueError(f"unknown lane {lane!r}; expected one of {LANES}")
 
 
@@ -297,9 +420,10 @@ def unique_name(prefix: str = "sqla_test") -> str:
     return f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:10]}"
 
 
-async def create_database(server: Server, name: str) -> URL:
-    """Create an empty database on ``server`` and return its URL."""
-    if server.lane == "sqlite":
+async def create_database(server: Server, name: str, drivername: str | None = None) -> URL:
+    """Create an empty database on ``server``; its URL uses ``drivername`` when given
+    (e.g. ``postgresql+psycopg``), else the server's own."""
+    if server.backend == "sqlite":
         assert server.admin_url.database is not None
         return server.admin_url.set(
             database=str(Path(server.admin_url.database).parent / f"{name}.db")
@@ -309,27 +433,32 @@ async def create_database(server: Server, name: str) -> URL:
         async with engine.connect() as conn:
             charset = (
                 " CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
-                if server.lane == "mysql"
+                if server.backend == "mysql"
                 else ""
             )
             await conn.execute(text(f"CREATE DATABASE {name}{charset}"))
+            timezone = server_timezone()
+            if timezone and server.backend == "postgresql":
+                # Every new session in this database starts in that zone, as on a server
+                # whose postgresql.conf sets it.
+                await conn.execute(text(f"ALTER DATABASE {name} SET timezone TO '{timezone}'"))
     finally:
         await engine.dispose()
-    return server.admin_url.set(database=name)
+    return server.admin_url.set(database=name, drivername=drivername or server.admin_url.drivername)
 
 
 async def drop_database(server: Server, url: URL) -> None:
     """Drop a database made by :func:`create_database`, even with sessions still attached."""
     name = url.database
     assert name is not None
-    if server.lane == "sqlite":
+    if server.backend == "sqlite":
         for suffix in ("", "-wal", "-shm", "-journal"):
             Path(name + suffix).unlink(missing_ok=True)
         return
     engine = create_async_engine(server.admin_url, isolation_level="AUTOCOMMIT")
     try:
         async with engine.connect() as conn:
-            force = " WITH (FORCE)" if server.lane == "postgresql" else ""
+            force = " WITH (FORCE)" if server.backend == "postgresql" else ""
             await conn.execute(text(f"DROP DATABASE IF EXISTS {name}{force}"))
     finally:
         await engine.dispose()

@@ -29,18 +29,29 @@ def wrong_postgres_scheme(url: str) -> AsyncEngine:
 # region: fix-database-url
 from sqlalchemy import URL, make_url
 
-ASYNC_DRIVERS = {"postgresql": "asyncpg", "mysql": "aiomysql", "sqlite": "aiosqlite"}
+# The async driver for URLs that name none (or a sync one); "mariadb" is its own dialect name.
+ASYNC_DRIVERS = {
+    "postgresql": "asyncpg",
+    "mysql": "aiomysql",
+    "mariadb": "aiomysql",
+    "sqlite": "aiosqlite",
+}
+ASYNC_CAPABLE = {"asyncpg", "psycopg", "aiomysql", "asyncmy", "aiosqlite"}
 
 
 def async_url(raw: str) -> URL:
-    """DATABASE_URL as given (postgres://, postgresql://, mysql://...) -> an async driver URL."""
+    """DATABASE_URL as given (postgres://, postgresql://, mysql://...) -> an async driver URL.
+
+    An async driver the URL already names (postgresql+psycopg://) is kept."""
     url = make_url(raw)
-    backend = url.get_backend_name()
+    backend, _, driver = url.drivername.partition("+")
     if backend == "postgres":  # the old scheme name: SQLAlchemy only knows "postgresql"
         backend = "postgresql"
     if backend not in ASYNC_DRIVERS:
         raise ValueError(f"no async driver configured for {backend!r} URLs")
-    return url.set(drivername=f"{backend}+{ASYNC_DRIVERS[backend]}")
+    if driver not in ASYNC_CAPABLE:
+        driver = ASYNC_DRIVERS[backend]
+    return url.set(drivername=f"{backend}+{driver}")
 
 
 # endregion: fix-database-url
