@@ -67,7 +67,7 @@ async def delete_user(session: AsyncSession, user_id: int) -> bool:
     user = await get_user(session, user_id)
     if user is None:
         return False
-    await session.delete(user)  # cascade="all, delete-orphan" deletes the user's posts too
+    await session.delete(user)  # the "delete" cascade deletes the user's posts too
     await session.flush()
     return True
 # endregion: crud

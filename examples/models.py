@@ -8,11 +8,56 @@ both sides with ``back_populates``.
 
 # region: models
 import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from sqlalchemy import Column, DateTime, ForeignKey, Index, MetaData, String, Table, Text, func
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    func,
+)
 from sqlalchemy.ext.asyncio import AsyncAttrs
 from sqlalchemy.orm import DeclarativeBase, Mapped, WriteOnlyMapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator[datetime.datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on every database.
+
+    PostgreSQL stores the instant (TIMESTAMPTZ). SQLite and MariaDB store no offset: values
+    go in as UTC wall-clock time and come back marked UTC. (Server defaults such as NOW() on
+    MariaDB follow the session time zone: make_engine() below pins it to UTC.)
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(
+        self, value: datetime.datetime | None, dialect: Dialect
+    ) -> datetime.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value}: pass an aware one (datetime.UTC)")
+        if dialect.name == "postgresql":
+            return value
+        return value.astimezone(datetime.UTC).replace(tzinfo=None)
+
+    def process_result_value(
+        self, value: datetime.datetime | None, dialect: Dialect
+    ) -> datetime.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=datetime.UTC)
+        return value.astimezone(datetime.UTC)
+
 
 # Reusable column types: declare once, annotate many columns with them.
 IntPK = Annotated[int, mapped_column(primary_key=True)]
@@ -30,11 +75,15 @@ class Base(AsyncAttrs, DeclarativeBase):
             "pk": "pk_%(table_name)s",
         }
     )
-    # MySQL/MariaDB need a length on every VARCHAR; timestamps keep their time zone.
+    # MySQL/MariaDB need a length on every VARCHAR; datetimes are aware and in UTC.
     type_annotation_map = {
         str: String(255),
-        datetime.datetime: DateTime(timezone=True),
+        datetime.datetime: UTCDateTime,
     }
+    # Fetch server defaults (created_at) right after INSERT: RETURNING where the database has
+    # it (PostgreSQL, SQLite, MariaDB >= 10.5), an extra SELECT on MySQL. Without it, MySQL
+    # leaves created_at unloaded and reading it later is IO: MissingGreenlet.
+    __mapper_args__: Any = {"eager_defaults": True}
 
 
 post_tags = Table(
@@ -53,12 +102,19 @@ class User(Base):
     name: Mapped[str] = mapped_column(String(100), index=True)
     created_at: Mapped[CreatedAt]
     # lazy="raise": a relationship you forgot to load fails loudly instead of doing hidden IO.
+    # The cascades of "all" except refresh-expire: with it, `await session.refresh(user)`
+    # expires the loaded posts too, and reading them afterwards is IO (lazy="raise" error).
     posts: Mapped[list["Post"]] = relationship(
-        back_populates="author", cascade="all, delete-orphan", lazy="raise"
+        back_populates="author",
+        cascade="save-update, merge, expunge, delete, delete-orphan",
+        lazy="raise",
     )
     # A collection too large to load: never loaded whole, queried and appended through its API.
+    # passive_deletes: deleting a user leaves its events to the foreign key's ON DELETE CASCADE.
     events: WriteOnlyMapped["AuditEvent"] = relationship(
-        cascade="all, delete-orphan", passive_deletes=True, order_by="AuditEvent.id"
+        cascade="save-update, merge, expunge, delete, delete-orphan",
+        passive_deletes=True,
+        order_by="AuditEvent.id",
     )
 
 

@@ -108,8 +108,12 @@ def decode_cursor(cursor: str) -> tuple[datetime.datetime, int]:
     if not isinstance(created_at, str):
         raise ValueError("invalid cursor: bad timestamp")
     try:
-        return datetime.datetime.fromisoformat(created_at), post_id
-    except ValueError as exc:
+        when = datetime.datetime.fromisoformat(created_at)
+        # Cursors from encode_cursor() carry an offset; compare in UTC, as the column stores.
+        if when.tzinfo is None:
+            raise ValueError("no UTC offset")
+        return when.astimezone(datetime.UTC), post_id
+    except (ValueError, OverflowError) as exc:
         raise ValueError("invalid cursor: bad timestamp") from exc
 
 

@@ -8,6 +8,9 @@ concurrency, and shutting the pool down with ``dispose()``.
 Run: python -m examples.production
 """
 
+from examples.quickstart import set_connection_defaults  # shown in SKILL.md
+
+# isort: split
 # region: engine
 from typing import Any
 
@@ -62,6 +65,7 @@ def make_production_engine(
         pool_recycle=1800,  # reconnect after 30 min: under MariaDB wait_timeout and proxy limits
         connect_args=connect_args,
     )
+    set_connection_defaults(engine)  # SQLite foreign keys on, MariaDB session time zone UTC
     if backend == "sqlite":
         _begin_immediate(engine)
         close_failed_sqlite_cursors(engine)  # defined below: a SQLAlchemy 2.0 workaround

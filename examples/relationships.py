@@ -51,7 +51,7 @@ async def delete_user(session: AsyncSession, user_id: int) -> bool:
     user = await user_with_posts(session, user_id)
     if user is None:
         return False
-    await session.delete(user)  # cascade="all": the user's posts are deleted with it
+    await session.delete(user)  # the "delete" cascade: the user's posts are deleted with it
     await session.flush()
     return True
 

@@ -17,6 +17,9 @@ This project's own tests/conftest.py uses ``make_test_engine`` and ``rollback_se
 Run: python -m examples.testing_recipe
 """
 
+from examples.quickstart import set_connection_defaults  # shown in SKILL.md
+
+# isort: split
 # region: test_engine
 from sqlalchemy import URL, Connection, event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -24,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 def make_test_engine(url: str | URL) -> AsyncEngine:
     engine = create_async_engine(url)
+    set_connection_defaults(engine)  # the same per-connection settings as production
     if engine.dialect.name == "sqlite":
         # The sqlite3 driver starts transactions lazily (only before INSERT/UPDATE/DELETE) and a
         # SAVEPOINT outside one becomes a transaction of its own: a test's commit() would really

@@ -278,6 +278,11 @@ async def test_autogenerate_output_needs_the_review_we_gave_it(
 
     for table in MODEL_TABLES:
         assert f'op.create_table(\n        "{table}",' in generated
+    # The models' UTCDateTime TypeDecorator is written as the type it stores (env.py's
+    # render_item): without it the revision says examples.models.UTCDateTime and, having no
+    # import of it, fails with NameError: name 'examples' is not defined.
+    assert "examples." not in generated
+    assert '"created_at",\n            sa.DateTime(timezone=True),' in generated
     # func.now() comes out as SQL text compiled for the database autogenerate ran against.
     now = {"sqlite": 'sa.text("(CURRENT_TIMESTAMP)")'}.get(lane.backend, 'sa.text("now()")')
     assert f"server_default={now}," in generated

@@ -128,8 +128,11 @@ async def test_cursor_values_reach_the_database_only_as_typed_parameters(
     session: AsyncSession,
 ) -> None:
     # Python's fromisoformat() accepts a trailing NUL; what is sent is a datetime, not the text.
-    cursor = b64(json.dumps({"created_at": "2026-01-01T00:00:00\x00", "id": 5}).encode())
-    assert pagination.decode_cursor(cursor) == (datetime.datetime(2026, 1, 1), 5)
+    cursor = b64(json.dumps({"created_at": "2026-01-01T00:00:00+00:00\x00", "id": 5}).encode())
+    assert pagination.decode_cursor(cursor) == (
+        datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC),
+        5,
+    )
     page = await pagination.posts_after(session, cursor)
     assert page.items == []
 

@@ -74,5 +74,5 @@ async def test_main_runs(db_url: URL, capsys: pytest.CaptureFixture[str]) -> Non
 
 
 async def test_quickstart_runs(db_url: URL, capsys: pytest.CaptureFixture[str]) -> None:
-    await quickstart.main(db_url.render_as_string(hide_password=False))
+    await quickstart.demo(db_url.render_as_string(hide_password=False))
     assert "created user 1: Ada" in capsys.readouterr().out

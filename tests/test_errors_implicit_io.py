@@ -90,6 +90,17 @@ async def test_raiseload(db: tuple[Database, m.Rows]) -> None:
         assert await m.fixed_raiseload(session, rows.user_id) == ["Notes"]
 
 
+async def test_refresh_with_cascade_all(db: tuple[Database, m.Rows]) -> None:
+    """cascade="all" includes refresh-expire: refresh(parent) unloads what the children had."""
+    database, rows = db
+    async with database.Session() as session:
+        outcome = await capture(m.wrong_refresh_with_cascade_all(session, rows.shelf_id))
+    assert outcome.error is InvalidRequestError
+    assert outcome.message == "'ShelfBook.notes' is not available due to lazy='raise'"
+    async with database.Session() as session:
+        assert await m.fixed_refresh_keeps_children_loaded(session, rows.user_id) == ["sql"]
+
+
 async def test_detached_lazy_load(db: tuple[Database, m.Rows]) -> None:
     database, rows = db
     outcome = await capture(m.wrong_detached_lazy_load(database.Session, rows.author_id))

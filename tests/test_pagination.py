@@ -230,7 +230,10 @@ def b64(data: bytes) -> str:
         (b64(b'{"created_at": "2026-01-01T00:00:00", "id": 99999999999999999999}'), "bad id"),
         (b64(b'{"created_at": 5, "id": 1}'), "bad timestamp"),
         (b64(b'{"created_at": "yesterday", "id": 1}'), "bad timestamp"),
-        (b64(b'{"created_at": "2026-13-01T00:00:00", "id": 1}'), "bad timestamp"),
+        (b64(b'{"created_at": "2026-13-01T00:00:00+00:00", "id": 1}'), "bad timestamp"),
+        (b64(b'{"created_at": "2026-01-01T00:00:00", "id": 1}'), "bad timestamp"),  # naive
+        # Valid ISO, but past year 9999 in UTC.
+        (b64(b'{"created_at": "9999-12-31T23:59:59-05:00", "id": 1}'), "bad timestamp"),
         ("A" * 201, "too long"),
     ],
 )
@@ -248,11 +251,10 @@ async def test_bad_cursor_is_a_value_error_before_any_sql(
 @pytest.mark.parametrize(
     "created_at",
     [
-        "2026-01-01T12:00:00",  # naive
         "2026-01-01T12:00:00+00:00",
         "2026-01-01T12:00:00.999999-05:00",
-        "9999-12-31T23:59:59.999999",
-        "0001-01-01T00:00:00",
+        "9999-12-31T23:59:59.999999+00:00",
+        "0001-01-01T00:00:00+00:00",
     ],
 )
 async def test_forged_well_formed_cursor_gives_a_page_not_a_database_error(

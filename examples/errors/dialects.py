@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from examples.errors import capture, open_database, report
+from examples.models import UTCDateTime
 
 CODE_LENGTH = 5
 
@@ -33,8 +34,8 @@ class Event(DialectBase):
     id: Mapped[int] = mapped_column(primary_key=True)
     # TIMESTAMP WITHOUT TIME ZONE on PostgreSQL; DATETIME on MariaDB/SQLite (no offset stored).
     naive_at: Mapped[datetime.datetime | None] = mapped_column(DateTime())
-    # TIMESTAMP WITH TIME ZONE on PostgreSQL; the same DATETIME on MariaDB/SQLite.
-    happened_at: Mapped[datetime.datetime | None] = mapped_column(DateTime(timezone=True))
+    # The models' UTCDateTime: TIMESTAMPTZ on PostgreSQL, UTC wall-clock DATETIME elsewhere.
+    happened_at: Mapped[datetime.datetime | None] = mapped_column(UTCDateTime)
     code: Mapped[str | None] = mapped_column(String(CODE_LENGTH))
     seen: Mapped[int] = mapped_column(default=0)
 
@@ -106,12 +107,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 async def record_event(session: AsyncSession, when: datetime.datetime) -> datetime.datetime | None:
     if when.tzinfo is None:
         raise ValueError("pass an aware datetime, e.g. datetime.datetime.now(datetime.UTC)")
-    # A DateTime(timezone=True) column, and one convention for every database: UTC.
-    event = Event(happened_at=when.astimezone(datetime.UTC))
+    # Event.happened_at is a UTCDateTime column (the models' type): the same instant comes
+    # back, aware and in UTC, from every database.
+    event = Event(happened_at=when)
     session.add(event)
     await session.flush()
     await session.refresh(event)
-    return event.happened_at  # PostgreSQL: aware UTC; SQLite/MariaDB: naive, in UTC
+    return event.happened_at
 
 
 # endregion: fix-aware-datetime

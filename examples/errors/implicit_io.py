@@ -69,6 +69,37 @@ class EagerDoc(Base):
 # endregion: fix-server-value-model
 
 
+# region: wrong-cascade-all
+class Shelf(Base):
+    __tablename__ = "err_shelves"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str]
+    # "all" = save-update, merge, refresh-expire, expunge, delete: refresh(shelf) expires
+    # every book loaded in the session along with it.
+    books: Mapped[list["ShelfBook"]] = relationship(cascade="all, delete-orphan", lazy="raise")
+
+
+class ShelfBook(Base):
+    __tablename__ = "err_shelf_books"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str]
+    shelf_id: Mapped[int] = mapped_column(ForeignKey("err_shelves.id"))
+    notes: Mapped[list["BookNote"]] = relationship(lazy="raise")
+
+
+class BookNote(Base):
+    __tablename__ = "err_book_notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    text: Mapped[str]
+    book_id: Mapped[int] = mapped_column(ForeignKey("err_shelf_books.id"))
+
+
+# endregion: wrong-cascade-all
+
+
 from dataclasses import dataclass
 
 from sqlalchemy import create_engine, inspect
@@ -76,7 +107,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from examples.errors import Database, capture_call, open_database, pair, report
 from examples.models import Base as ProjectBase
-from examples.models import Post, User
+from examples.models import Post, Tag, User
 
 
 @dataclass(frozen=True)
@@ -85,6 +116,7 @@ class Rows:
     doc_id: int
     eager_doc_id: int
     user_id: int
+    shelf_id: int
 
 
 async def seed(db: Database) -> Rows:
@@ -93,10 +125,12 @@ async def seed(db: Database) -> Rows:
         author = Author(name="Ursula", books=[Book(title="Lathe"), Book(title="Dispossessed")])
         doc, eager_doc = Doc(title="v1"), EagerDoc(title="v1")
         user = User(email="ada@example.com", name="Ada")
-        user.posts.append(Post(title="Notes"))
-        session.add_all([author, doc, eager_doc, user])
+        user.posts.append(Post(title="Notes", tags=[Tag(name="sql")]))
+        book = ShelfBook(title="Lathe", notes=[BookNote(text="reread")])
+        shelf = Shelf(name="Fiction", books=[book])
+        session.add_all([author, doc, eager_doc, user, shelf])
         await session.commit()
-        return Rows(author.id, doc.id, eager_doc.id, user.id)
+        return Rows(author.id, doc.id, eager_doc.id, user.id, shelf.id)
 
 
 async def wrong_lazy_load(session: AsyncSession, author_id: int) -> list[str]:
@@ -226,6 +260,41 @@ async def fixed_raiseload(session: AsyncSession, user_id: int) -> list[str]:
 # endregion: fix-raiseload
 
 
+async def wrong_refresh_with_cascade_all(session: AsyncSession, shelf_id: int) -> list[str]:
+    stmt = (
+        select(Shelf)
+        .where(Shelf.id == shelf_id)
+        .options(selectinload(Shelf.books).selectinload(ShelfBook.notes))
+    )
+    shelf = (await session.execute(stmt)).scalar_one()
+    book = shelf.books[0]
+    await session.refresh(shelf)  # cascade "all": expires the loaded book.notes too
+    return [note.text for note in book.notes]  # 'ShelfBook.notes' is not available ...
+
+
+# region: fix-refresh-cascade
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+
+async def fixed_refresh_keeps_children_loaded(session: AsyncSession, user_id: int) -> list[str]:
+    # User.posts lists its cascades without refresh-expire (see the models in SKILL.md):
+    # refreshing the user leaves what was loaded for its posts in place.
+    stmt = (
+        select(User)
+        .where(User.id == user_id)
+        .options(selectinload(User.posts).selectinload(Post.tags))
+    )
+    user = (await session.execute(stmt)).scalar_one()
+    post = user.posts[0]
+    await session.refresh(user)
+    return [tag.name for tag in post.tags]
+
+
+# endregion: fix-refresh-cascade
+
+
 async def wrong_detached_lazy_load(
     Session: async_sessionmaker[AsyncSession], author_id: int
 ) -> list[str]:
@@ -336,6 +405,12 @@ async def main(url: str) -> None:
         async with db.Session() as one, db.Session() as two:
             await pair(
                 "raiseload", wrong_raiseload(one, rows.user_id), fixed_raiseload(two, rows.user_id)
+            )
+        async with db.Session() as one, db.Session() as two:
+            await pair(
+                "refresh_with_cascade_all",
+                wrong_refresh_with_cascade_all(one, rows.shelf_id),
+                fixed_refresh_keeps_children_loaded(two, rows.user_id),
             )
         await pair(
             "detached_lazy_load",

@@ -14,9 +14,11 @@ imported.
 import asyncio
 import os
 from logging.config import fileConfig
+from typing import Any, Literal
 
 from alembic import context
-from sqlalchemy import URL, Connection, make_url, pool
+from alembic.autogenerate.api import AutogenContext
+from sqlalchemy import URL, Connection, TypeDecorator, make_url, pool
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from examples.models import Base
@@ -36,6 +38,14 @@ def database_url() -> URL:
     return make_url(url)
 
 
+def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
+    """Write a TypeDecorator (models.UTCDateTime) as the type it stores, sa.DateTime(...):
+    a revision must not import the application's code, which changes after it is written."""
+    if type_ == "type" and isinstance(obj, TypeDecorator):
+        return f"sa.{obj.impl!r}"
+    return False  # everything else: Alembic's default rendering
+
+
 def run_migrations_offline() -> None:
     """`alembic upgrade head --sql`: print the SQL instead of connecting."""
     url = database_url()
@@ -46,6 +56,7 @@ def run_migrations_offline() -> None:
         dialect_opts={"paramstyle": "named"},
         compare_type=True,
         render_as_batch=url.get_backend_name() == "sqlite",
+        render_item=render_item,
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -60,6 +71,7 @@ def do_run_migrations(connection: Connection) -> None:
         compare_type=True,  # column type changes show up in autogenerate and `alembic check`
         # SQLite cannot ALTER most things: batch mode rebuilds the table instead.
         render_as_batch=connection.dialect.name == "sqlite",
+        render_item=render_item,
     )
     with context.begin_transaction():
         context.run_migrations()
