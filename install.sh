@@ -5,7 +5,7 @@
 # when run on its own, e.g. `curl -fsSL .../install.sh | bash`). Run with --help for usage.
 #
 # Safety rules, all enforced below:
-#   * copies only the payload (SKILL.md, references/, examples/ without caches);
+#   * copies only the payload (SKILL.md and the PAYLOAD_DIRS below, without caches);
 #   * writes only inside the skill directory, its hidden staging/backup siblings in the
 #     skills directory, and the skills directory's own parents when they are missing;
 #   * never writes through a symbolic link and never touches a directory that holds another
@@ -31,6 +31,8 @@ readonly SKILL_NAME="sqlalchemy-async"
 readonly MANIFEST_NAME=".install-manifest"
 readonly BACKUPS_NAME=".${SKILL_NAME}-backups"
 readonly PROG="install.sh"
+# What is copied besides SKILL.md: these top-level directories (hidden files and caches left out).
+PAYLOAD_DIRS=(references examples)
 
 # Captured at top level: inside functions, and when the script comes from a pipe, it differs.
 SCRIPT_PATH=${BASH_SOURCE[0]:-}
@@ -102,14 +104,19 @@ usage_error() {
 }
 
 usage() {
+    local payload
+    printf -v payload '%s/, ' "${PAYLOAD_DIRS[@]}"
     cat <<EOF
-Usage: install.sh [--project [DIR] | --dest DIR] [--from URL] [--ref REF]
+Usage: install.sh [--agents | --project [DIR] | --dest DIR] [--from URL] [--ref REF]
                   [--dry-run] [--force] [--uninstall]
 
-Install the "$SKILL_NAME" Agent Skill (SKILL.md, references/, examples/).
+Install the "$SKILL_NAME" Agent Skill (SKILL.md, ${payload%, }).
 
 Where (pick one; default: personal):
-  (default)         ~/.claude/skills/$SKILL_NAME/ - every project, for you
+  (default)         ~/.claude/skills/$SKILL_NAME/ - every project, for you: Claude Code,
+                    Cursor, Copilot, OpenCode
+  --agents          ~/.agents/skills/$SKILL_NAME/ - the agent-neutral folder: Codex,
+                    Gemini CLI (and Cursor, Copilot, OpenCode)
   --project [DIR]   DIR/.claude/skills/$SKILL_NAME/ - one project (DIR defaults to .)
   --dest DIR        DIR/$SKILL_NAME/ - any other skills directory (created if missing)
 
@@ -401,30 +408,29 @@ parse_args() {
                 usage
                 exit 0
                 ;;
+            --agents) pick_where agents ;;
             --project)
-                [[ -z $where || $where == project ]] || usage_error "--project and --dest cannot be combined"
-                where=project
+                pick_where project
                 if (($# > 1)) && [[ $2 != -* ]]; then
                     PROJECT_DIR=$2
                     shift
                 fi
                 ;;
             --project=*)
-                [[ -z $where || $where == project ]] || usage_error "--project and --dest cannot be combined"
-                where=project
+                pick_where project
                 PROJECT_DIR=${1#*=}
                 [[ -n $PROJECT_DIR ]] || usage_error "--project= needs a directory"
                 ;;
             --dest | --from | --ref)
                 (($# > 1)) && [[ -n $2 ]] || usage_error "$1 needs a value"
-                set_value_option "$1" "$2" "$where"
-                [[ $1 != --dest ]] || where=dest
+                [[ $1 != --dest ]] || pick_where dest
+                set_value_option "$1" "$2"
                 shift
                 ;;
             --dest=* | --from=* | --ref=*)
                 [[ -n ${1#*=} ]] || usage_error "${1%%=*} needs a value"
-                set_value_option "${1%%=*}" "${1#*=}" "$where"
-                [[ $1 != --dest=* ]] || where=dest
+                [[ $1 != --dest=* ]] || pick_where dest
+                set_value_option "${1%%=*}" "${1#*=}"
                 ;;
             --dry-run) DRY_RUN=1 ;;
             --uninstall) UNINSTALL=1 ;;
@@ -441,16 +447,33 @@ parse_args() {
     fi
 }
 
+# pick_where NEW: set parse_args's local "where" (the install location) to NEW, unless another
+# one (--agents, --project or --dest) was already chosen.
+pick_where() {
+    local new=$1 first second
+    if [[ -n $where && $where != "$new" ]]; then
+        # The two options are named in a fixed order, whichever came first on the command line.
+        for first in agents project dest; do
+            if [[ $first == "$where" || $first == "$new" ]]; then
+                break
+            fi
+        done
+        second=$where
+        if [[ $second == "$first" ]]; then
+            second=$new
+        fi
+        usage_error "--$first and --$second cannot be combined"
+    fi
+    where=$new
+}
+
 set_value_option() {
-    local option=$1 value=$2 where=$3
+    local option=$1 value=$2
     if [[ $value == *$'\n'* ]]; then
         usage_error "$option: the value must be a single line"
     fi
     case $option in
-        --dest)
-            [[ -z $where || $where == dest ]] || usage_error "--project and --dest cannot be combined"
-            DEST_DIR=$value
-            ;;
+        --dest) DEST_DIR=$value ;;
         --from) FROM_URL=$value ;;
         --ref) REF=$value ;;
     esac
@@ -460,11 +483,15 @@ set_value_option() {
 
 resolve_layout() {
     case $MODE in
-        personal)
+        personal | agents)
             [[ -n ${HOME:-} ]] || die "HOME is not set; say where to install with --dest DIR"
             [[ $HOME == /* ]] || die "HOME is not an absolute path ($HOME); use --dest DIR"
             BASE=$(abspath "$HOME")
-            SKILLS_DIR="$BASE/.claude/skills"
+            if [[ $MODE == agents ]]; then
+                SKILLS_DIR="$BASE/.agents/skills"
+            else
+                SKILLS_DIR="$BASE/.claude/skills"
+            fi
             ;;
         project)
             BASE=$(abspath "${PROJECT_DIR:-.}")
@@ -485,7 +512,7 @@ resolve_layout() {
         # The directory named with --dest was chosen explicitly, so it may be a symlink.
         CHECK_PATHS=("$TARGET")
     else
-        CHECK_PATHS=("$BASE/.claude" "$SKILLS_DIR" "$TARGET")
+        CHECK_PATHS=("${SKILLS_DIR%/*}" "$SKILLS_DIR" "$TARGET")
     fi
     local path
     for path in "${CHECK_PATHS[@]}"; do
@@ -590,8 +617,8 @@ version_of() {
     printf 'unknown\n'
 }
 
-# collect_payload: PAYLOAD_SUMS = "SHA256  PATH" for SKILL.md and every file under
-# references/ and examples/, hidden files, caches, databases and *.egg-info left out.
+# collect_payload: PAYLOAD_SUMS = "SHA256  PATH" for SKILL.md and every file under the
+# PAYLOAD_DIRS, hidden files, caches, databases and *.egg-info left out.
 collect_payload() {
     local top listing line kind rel files="SKILL.md" name
     [[ ! -L $SRC/SKILL.md && -f $SRC/SKILL.md ]] || die "no SKILL.md (a regular file) in $SRC"
@@ -599,7 +626,7 @@ collect_payload() {
     if [[ $name != "$SKILL_NAME" ]]; then
         die "the source SKILL.md at $SRC declares name: '${name}', not '$SKILL_NAME'; refusing"
     fi
-    for top in references examples; do
+    for top in "${PAYLOAD_DIRS[@]}"; do
         if [[ -L $SRC/$top ]]; then
             die "the source's $top/ is a symbolic link; refusing to copy through it: $SRC/$top"
         fi
@@ -876,8 +903,8 @@ do_install() {
                 ;;
             unmanaged) say "  replacing a copy without manifest (--force); it would be moved to $BACKUP_ROOT/<timestamp>/" ;;
         esac
-        if [[ $MODE != dest && ! -d $BASE/.claude ]]; then
-            say "  would create $BASE/.claude"
+        if [[ $MODE != dest && ! -d ${SKILLS_DIR%/*} ]]; then
+            say "  would create ${SKILLS_DIR%/*}"
         fi
         if [[ ! -d $SKILLS_DIR ]]; then
             say "  would create $SKILLS_DIR"
@@ -895,8 +922,8 @@ do_install() {
             say "Created $SKILLS_DIR"
         fi
     else
-        if [[ ! -d $BASE/.claude ]]; then
-            mkdir -- "$BASE/.claude"
+        if [[ ! -d ${SKILLS_DIR%/*} ]]; then
+            mkdir -- "${SKILLS_DIR%/*}"
         fi
         if [[ ! -d $SKILLS_DIR ]]; then
             mkdir -- "$SKILLS_DIR"
@@ -999,6 +1026,10 @@ do_install() {
         personal)
             say "Claude Code finds personal skills at ~/.claude/skills/<name>/SKILL.md, in every project."
             say "Start a new Claude Code session (or restart it) to load \"$SKILL_NAME\"."
+            ;;
+        agents)
+            say "Codex and Gemini CLI (and Cursor, Copilot, OpenCode) find skills at ~/.agents/skills/<name>/SKILL.md."
+            say "Start a new session (or restart the agent) to load \"$SKILL_NAME\"."
             ;;
         project)
             say "Claude Code finds project skills at .claude/skills/<name>/SKILL.md inside the project"

@@ -316,8 +316,10 @@ def remote(tmp_path: Path) -> Remote:
 
 def test_help_lists_every_option(sb: Sandbox) -> None:
     run = sb.run("--help")
-    for option in ("--project", "--dest", "--from", "--ref", "--dry-run", "--uninstall"):
+    options = ("--agents", "--project", "--dest", "--from", "--ref", "--dry-run", "--uninstall")
+    for option in options:
         assert option in run.stdout
+    assert "~/.agents/skills/sqlalchemy-async/ - the agent-neutral folder: Codex," in run.stdout
     assert "--force" in run.stdout
     assert DEFAULT_URL in run.stdout
     assert run.stderr == ""
@@ -341,6 +343,9 @@ def test_default_url_is_a_constant_at_the_top() -> None:
         (["--project=", "--dry-run"], "--project= needs a directory"),
         (["--project", "a", "--dest", "b"], "--project and --dest cannot be combined"),
         (["--dest", "b", "--project"], "--project and --dest cannot be combined"),
+        (["--agents", "--project"], "--agents and --project cannot be combined"),
+        (["--dest", "b", "--agents"], "--agents and --dest cannot be combined"),
+        (["--agents", "--dest=b"], "--agents and --dest cannot be combined"),
         (["--uninstall", "--from", "file:///x"], "cannot be combined with --uninstall"),
     ],
 )
@@ -416,6 +421,40 @@ def test_project_install(sb: Sandbox, args: list[str]) -> None:
 def test_project_dir_must_exist(sb: Sandbox) -> None:
     run = sb.run("--project", "nowhere", expect=1)
     assert "project directory does not exist" in run.stderr
+
+
+def test_agents_install_lifecycle(sb: Sandbox) -> None:
+    """--agents: ~/.agents/skills/, where Codex and Gemini CLI look; install, re-run, upgrade,
+    dry run and uninstall, with nothing written to ~/.claude."""
+    agents = sb.home / ".agents"
+    target = agents / "skills" / SKILL
+    dry = sb.run("--agents", "--dry-run")
+    assert f"would create {agents}" in dry.stdout
+    run = sb.run("--agents", may_change=[agents])
+    assert_installed(target, PAYLOAD, "1.2.3")
+    assert f"Installed {SKILL} 1.2.3 in {target}" in run.stdout
+    assert "Codex and Gemini CLI" in run.stdout
+    assert "~/.agents/skills/<name>/SKILL.md" in run.stdout
+    created = {k for k in run.changed if not k.startswith(sb.rel(target) + "/")}
+    assert created == {"home/.agents", "home/.agents/skills", sb.rel(target)}
+    assert not (sb.home / ".claude").exists()
+    assert "already installed and up to date" in sb.run("--agents").stdout
+    write_tree(sb.src, {"references/x.md": "# x2\n"})
+    write_tree(sb.src, {"pyproject.toml": '[project]\nversion = "1.3.0"\n'})
+    assert f"Upgraded {SKILL} 1.2.3 -> 1.3.0" in sb.run("--agents", may_change=[target]).stdout
+    sb.run("--agents", "--uninstall", may_change=[target])
+    assert not target.exists()
+    assert (agents / "skills").is_dir()  # the parents stay, as for ~/.claude/skills
+
+
+@pytest.mark.parametrize("link", [".agents", ".agents/skills"])
+def test_agents_refuses_symlinked_folder(sb: Sandbox, link: str) -> None:
+    elsewhere = sb.root / "elsewhere"
+    elsewhere.mkdir()
+    (sb.home / link).parent.mkdir(parents=True, exist_ok=True)
+    (sb.home / link).symlink_to(elsewhere)
+    run = sb.run("--agents", expect=1)
+    assert f"refusing to write through a symbolic link: {sb.home / link}" in run.stderr
 
 
 def test_dest_install_relative_with_spaces(sb: Sandbox) -> None:
@@ -879,11 +918,20 @@ def test_shellcheck_clean() -> None:
     assert os.access(INSTALL_SH, os.X_OK), "install.sh must be executable (git update-index)"
 
 
+def payload_dirs() -> list[str]:
+    """The directories install.sh copies besides SKILL.md: its PAYLOAD_DIRS line, the one place
+    to add one. references/ and examples/ are always among them (SKILL.md points into both)."""
+    (line,) = [ln for ln in INSTALL_SH.read_text().splitlines() if ln.startswith("PAYLOAD_DIRS=(")]
+    dirs = line.removeprefix("PAYLOAD_DIRS=(").removesuffix(")").split()
+    assert {"references", "examples"} <= set(dirs), line
+    return dirs
+
+
 def _real_payload(root: Path) -> dict[str, str]:
-    """What install.sh must copy from root: SKILL.md, references/ and examples/ without hidden
-    files, caches, databases and egg-info."""
+    """What install.sh must copy from root: SKILL.md and the payload directories without
+    hidden files, caches, databases and egg-info."""
     found = {"SKILL.md": (root / "SKILL.md").read_text()}
-    for top in ("references", "examples"):
+    for top in payload_dirs():
         for path in sorted((root / top).rglob("*")):
             parts = path.relative_to(root).parts
             skipped = any(
@@ -907,7 +955,7 @@ def test_installs_the_real_repository_payload(sb: Sandbox) -> None:
     version = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["version"]
     assert_installed(target, _real_payload(REPO_ROOT), str(version))
     assert read_manifest(target)[0]["source"] == str(REPO_ROOT)
-    assert {p.name for p in target.iterdir()} <= {"SKILL.md", "references", "examples", MANIFEST}
+    assert {p.name for p in target.iterdir()} <= {"SKILL.md", *payload_dirs(), MANIFEST}
     assert f"Installed {SKILL}" in run.stdout
     new_in_repo = {p.name for p in REPO_ROOT.iterdir()} - before
     assert not {n for n in new_in_repo if SKILL in n or MANIFEST in n}, new_in_repo
