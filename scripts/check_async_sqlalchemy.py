@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import itertools
 import json
 import os
 import re
@@ -114,7 +115,8 @@ RULES: dict[str, Rule] = {
             "SQA203",
             "server-value-after-flush",
             "column the database sets on UPDATE read after the flush expired it",
-            "`__mapper_args__ = {'eager_defaults': True}`, or `await session.refresh(obj, ['col'])`",
+            "`__mapper_args__ = {'eager_defaults': True}`, or "
+            "`await session.refresh(obj, ['col'])`",
             _ERR + "missinggreenlet-server-generated-value-after-update",
         ),
         Rule(
@@ -183,7 +185,8 @@ RULES: dict[str, Rule] = {
         Rule(
             "SQA308",
             "driver-exception",
-            "except clause for the driver's exception around SQLAlchemy calls: never raised as such",
+            "except clause for the driver's exception around SQLAlchemy calls: "
+            "never raised as such",
             "`except sqlalchemy.exc.IntegrityError` (the driver's error is in `.orig`)",
             _ERR + "integrityerror-escapes-an-except-for-the-drivers-exception",
         ),
@@ -348,7 +351,8 @@ class Finding:
     def text(self) -> str:
         rule = self.rule
         message = f"{rule.message}: {self.detail}" if self.detail else rule.message
-        return f"{self.path}:{self.line}:{self.col} {self.code} {message} ({rule.fix}; {rule.reference})"
+        where = f"{self.path}:{self.line}:{self.col}"
+        return f"{where} {self.code} {message} ({rule.fix}; {rule.reference})"
 
     def as_dict(self) -> dict[str, object]:
         rule = self.rule
@@ -374,10 +378,9 @@ def pos(node: ast.AST) -> Pos:
 
 
 def end(node: ast.AST) -> Pos:
-    return (
-        getattr(node, "end_lineno", None) or getattr(node, "lineno", 0),
-        getattr(node, "end_col_offset", None) or 0,
-    )
+    line: int = getattr(node, "end_lineno", None) or getattr(node, "lineno", 0)
+    col: int = getattr(node, "end_col_offset", None) or 0
+    return (line, col)
 
 
 def dotted(node: ast.AST | None) -> str | None:
@@ -588,9 +591,12 @@ class ModuleInfo:
                 target = stmt.targets[0]
                 if isinstance(target, ast.Name):
                     self.module_aliases[target.id] = stmt.value
-            elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
-                if stmt.value is not None:
-                    self.module_aliases[stmt.target.id] = stmt.value
+            elif (
+                isinstance(stmt, ast.AnnAssign)
+                and isinstance(stmt.target, ast.Name)
+                and stmt.value is not None
+            ):
+                self.module_aliases[stmt.target.id] = stmt.value
         self.models: list[Model] = []
         self.uses_serializable = bool(
             re.search(r"SERIALIZABLE|REPEATABLE READ", source)
@@ -627,14 +633,17 @@ class Project:
             node.name
             for module in modules
             for node in module.tree.body
-            if isinstance(node, ast.ClassDef) and any(last_name(b) == "AsyncSession" for b in node.bases)
+            if isinstance(node, ast.ClassDef)
+            and any(last_name(b) == "AsyncSession" for b in node.bases)
         }
         for module in modules:
             collect_models(module)
             for model in module.models:
                 self.models_by_name.setdefault(model.name, []).append(model)
 
-    def model(self, name: str | None, module: ModuleInfo, near: ast.AST | None = None) -> Model | None:
+    def model(
+        self, name: str | None, module: ModuleInfo, near: ast.AST | None = None
+    ) -> Model | None:
         """The mapped class ``name`` as seen from ``module``: defined there (the nearest
         definition wins), imported from a module of the run, or unique among all of them."""
         if not name:
@@ -709,7 +718,10 @@ class Project:
             if base in DECLARATIVE_ROOTS:
                 continue
             alias = module.module_aliases.get(base)
-            if isinstance(alias, ast.Call) and last_name(alias) in ("declarative_base", "generate_base"):
+            if isinstance(alias, ast.Call) and last_name(alias) in (
+                "declarative_base",
+                "generate_base",
+            ):
                 rooted = True
                 continue
             found = self.model(base, module, model.node)
@@ -735,7 +747,9 @@ def collect_models(module: ModuleInfo) -> None:
 def _model_from_class(module: ModuleInfo, node: ast.ClassDef) -> Model | None:
     bases = [last_name(b) or "?" for b in node.bases]  # "?": Generic[T] and other expressions
     model = Model(node.name, module.path, node, bases)
-    model.is_declarative_base = any(b in ("DeclarativeBase", "DeclarativeBaseNoMeta") for b in bases)
+    model.is_declarative_base = any(
+        b in ("DeclarativeBase", "DeclarativeBaseNoMeta") for b in bases
+    )
     mapped = model.is_declarative_base
     for stmt in _class_statements(node.body):
         target: ast.expr | None = None
@@ -794,7 +808,9 @@ def _class_statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
             yield stmt
 
 
-def _attr(module: ModuleInfo, name: str, annotation: ast.expr | None, value: ast.expr | None) -> Attr | None:
+def _attr(
+    module: ModuleInfo, name: str, annotation: ast.expr | None, value: ast.expr | None
+) -> Attr | None:
     inner: ast.expr | None = None
     wrapper = None
     if annotation is not None:
@@ -889,7 +905,10 @@ def _is_sql_expression(node: ast.expr | None) -> bool:
     if not isinstance(node, ast.Call):
         return False
     name = dotted(node.func) or ""
-    return name.startswith(("func.", "sa.func.", "sqlalchemy.func.")) or last_name(node) in SQL_SIDE_CALLS
+    return (
+        name.startswith(("func.", "sa.func.", "sqlalchemy.func."))
+        or last_name(node) in SQL_SIDE_CALLS
+    )
 
 
 def _annotated_base(value: ast.expr) -> ast.expr | None:
@@ -954,9 +973,12 @@ class Scope:
         self.is_async = isinstance(node, ast.AsyncFunctionDef)
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
             args = node.args
-            for arg in args.posonlyargs + args.args + args.kwonlyargs + [
-                a for a in (args.vararg, args.kwarg) if a
-            ]:
+            for arg in (
+                args.posonlyargs
+                + args.args
+                + args.kwonlyargs
+                + [a for a in (args.vararg, args.kwarg) if a]
+            ):
                 self._bind(Binding(arg.arg, (0, 0), "param", annotation=arg.annotation, node=arg))
         for sub in walk_scope(node):
             self.nodes.append(sub)
@@ -970,7 +992,9 @@ class Scope:
             for target in node.targets:
                 self._bind_target(target, end(node), "assign", node.value, node)
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            self._bind(Binding(node.target.id, end(node), "assign", node.value, node.annotation, node))
+            self._bind(
+                Binding(node.target.id, end(node), "assign", node.value, node.annotation, node)
+            )
         elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
             self._bind(Binding(node.target.id, end(node), "aug", None, None, node))
         elif isinstance(node, ast.NamedExpr):
@@ -978,7 +1002,9 @@ class Scope:
         elif isinstance(node, ast.With | ast.AsyncWith):
             for item in node.items:
                 if item.optional_vars is not None:
-                    self._bind_target(item.optional_vars, end(item.context_expr), "with", item.context_expr, node)
+                    self._bind_target(
+                        item.optional_vars, end(item.context_expr), "with", item.context_expr, node
+                    )
         elif isinstance(node, ast.For | ast.AsyncFor):
             self._bind_target(node.target, end(node.iter), "for", node.iter, node)
         elif isinstance(node, ast.comprehension):
@@ -989,9 +1015,20 @@ class Scope:
             self._bind(Binding(node.name, pos(node), "def", None, None, node))
         elif isinstance(node, ast.Import | ast.ImportFrom):
             for alias in node.names:
-                self._bind(Binding(alias.asname or alias.name.split(".")[0], pos(node), "import", None, None, node))
+                self._bind(
+                    Binding(
+                        alias.asname or alias.name.split(".")[0],
+                        pos(node),
+                        "import",
+                        None,
+                        None,
+                        node,
+                    )
+                )
 
-    def _bind_target(self, target: ast.AST, at: Pos, kind: str, value: ast.expr | None, node: ast.AST) -> None:
+    def _bind_target(
+        self, target: ast.AST, at: Pos, kind: str, value: ast.expr | None, node: ast.AST
+    ) -> None:
         if isinstance(target, ast.Name):
             self._bind(Binding(target.id, at, kind, value, None, node))
         elif isinstance(target, ast.Tuple | ast.List):
@@ -1143,7 +1180,9 @@ class Analyzer:
 
     # -- kinds of expressions
 
-    def kind(self, expr: ast.AST | None, scope: Scope, at: Pos | None = None, depth: int = 0) -> Kind | None:
+    def kind(
+        self, expr: ast.AST | None, scope: Scope, at: Pos | None = None, depth: int = 0
+    ) -> Kind | None:
         if expr is None or depth > 12:
             return None
         at = at if at is not None else pos(expr)
@@ -1178,7 +1217,11 @@ class Analyzer:
             node = binding.node
             if isinstance(node, ast.arg):
                 default = self._param_default(owner, node)
-                if isinstance(default, ast.Call) and last_name(default) == "Depends" and default.args:
+                if (
+                    isinstance(default, ast.Call)
+                    and last_name(default) == "Depends"
+                    and default.args
+                ):
                     return self.dependency_kind(default.args[0], owner, depth)
             return None
         if binding.kind == "assign" and binding.value is not None:
@@ -1219,7 +1262,9 @@ class Analyzer:
             return returns
         return None
 
-    def annotation_kind(self, annotation: ast.expr | None, scope: Scope, depth: int = 0) -> Kind | None:
+    def annotation_kind(
+        self, annotation: ast.expr | None, scope: Scope, depth: int = 0
+    ) -> Kind | None:
         node = strip_optional(annotation)
         if node is None or depth > 12:
             return None
@@ -1233,7 +1278,9 @@ class Analyzer:
             return Kind(ANNOTATION_KINDS[name])
         if isinstance(node, ast.Name):
             alias = self.module.module_aliases.get(node.id)
-            if alias is not None and isinstance(alias, ast.Subscript | ast.Name | ast.Attribute | ast.BinOp):
+            if alias is not None and isinstance(
+                alias, ast.Subscript | ast.Name | ast.Attribute | ast.BinOp
+            ):
                 return self.annotation_kind(alias, scope, depth + 1)
         return None
 
@@ -1265,7 +1312,9 @@ class Analyzer:
         # A function of the run whose return annotation says what it returns.
         if isinstance(call.func, ast.Name):
             binding = scope.lookup(call.func.id, at)
-            if binding is not None and isinstance(binding.node, ast.FunctionDef | ast.AsyncFunctionDef):
+            if binding is not None and isinstance(
+                binding.node, ast.FunctionDef | ast.AsyncFunctionDef
+            ):
                 returns = binding.node.returns
                 found = self.annotation_kind(returns, scope, depth + 1) if returns else None
                 if found is not None and found.type in ("engine", "sessionmaker"):
@@ -1298,7 +1347,11 @@ class Analyzer:
         self._class_attr_cache[key] = None
         found: Kind | None = None
         for stmt in klass.node.body:
-            if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and stmt.target.id == attr:
+            if (
+                isinstance(stmt, ast.AnnAssign)
+                and isinstance(stmt.target, ast.Name)
+                and stmt.target.id == attr
+            ):
                 found = self.annotation_kind(stmt.annotation, klass, depth + 1)
         if found is None:
             for child in klass.children:
@@ -1313,7 +1366,9 @@ class Analyzer:
                                 and target.value.id == "self"
                             ):
                                 if isinstance(node, ast.AnnAssign):
-                                    found = found or self.annotation_kind(node.annotation, child, depth + 1)
+                                    found = found or self.annotation_kind(
+                                        node.annotation, child, depth + 1
+                                    )
                                 if found is None and node.value is not None:
                                     found = self.kind(node.value, child, end(node), depth + 1)
                                     if found is not None:
@@ -1339,7 +1394,11 @@ class Analyzer:
         if isinstance(expr, ast.Name):
             binding = scope.lookup(expr.id, at or pos(expr))
             return binding if binding is not None else None
-        if isinstance(expr, ast.Attribute) and isinstance(expr.value, ast.Name) and expr.value.id == "self":
+        if (
+            isinstance(expr, ast.Attribute)
+            and isinstance(expr.value, ast.Name)
+            and expr.value.id == "self"
+        ):
             return ("self", expr.attr)
         return None
 
@@ -1367,7 +1426,9 @@ class Analyzer:
         name = last_name(expr)
         called = method_call(expr)
         if name in ("select", "insert", "update", "delete", "text") and (
-            called is None or dotted(called[0]) in ("sa", "sqlalchemy", "sqlmodel", "postgresql", "mysql", "sqlite", "sa.sql", "sql")
+            called is None
+            or dotted(called[0])
+            in ("sa", "sqlalchemy", "sqlmodel", "postgresql", "mysql", "sqlite", "sa.sql", "sql")
         ):
             info.root = name
             info.entities = list(expr.args)
@@ -1427,7 +1488,14 @@ LOADERS = {
     "undefer",
     "Load",
 }
-LOADING = {"selectinload", "joinedload", "subqueryload", "immediateload", "contains_eager", "noload"}
+LOADING = {
+    "selectinload",
+    "joinedload",
+    "subqueryload",
+    "immediateload",
+    "contains_eager",
+    "noload",
+}
 
 
 @dataclass
@@ -1528,20 +1596,32 @@ class Checker:
                 if ident is not None:
                     found.add(ident)
         for sub in ast.walk(expr):
-            if isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Name) and sub.value.id == "self":
-                if self.an.is_async_db(sub, scope, at):
-                    found.add(("self", sub.attr))
+            if (
+                isinstance(sub, ast.Attribute)
+                and isinstance(sub.value, ast.Name)
+                and sub.value.id == "self"
+            ) and self.an.is_async_db(sub, scope, at):
+                found.add(("self", sub.attr))
             if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name) and depth < 3:
                 binding = scope.lookup(sub.func.id, at)
-                if binding is not None and isinstance(binding.node, ast.FunctionDef | ast.AsyncFunctionDef):
+                if binding is not None and isinstance(
+                    binding.node, ast.FunctionDef | ast.AsyncFunctionDef
+                ):
                     inner = self.an.scope_of_node.get(binding.node)
-                    if inner is not None and inner.parent is not None and not isinstance(inner.parent.node, ast.Module):
+                    if (
+                        inner is not None
+                        and inner.parent is not None
+                        and not isinstance(inner.parent.node, ast.Module)
+                    ):
                         for node in inner.nodes:
-                            if isinstance(node, ast.Name) and node.id not in inner.bindings:
-                                if self.an.is_async_db(node, inner, pos(node)):
-                                    ident = self.an.identity(node, inner, pos(node))
-                                    if ident is not None:
-                                        found.add(ident)
+                            if (
+                                isinstance(node, ast.Name)
+                                and node.id not in inner.bindings
+                                and self.an.is_async_db(node, inner, pos(node))
+                            ):
+                                ident = self.an.identity(node, inner, pos(node))
+                                if ident is not None:
+                                    found.add(ident)
         return found
 
     def _awaitables(self, call: ast.Call, scope: Scope) -> list[tuple[ast.expr, bool]]:
@@ -1584,18 +1664,35 @@ class Checker:
             elif name in ("create_task", "ensure_future", "start_soon") and node.args:
                 used = self._db_names(node.args[0], scope, pos(node))
                 if used:
-                    in_loop = self.module.enclosing(node, (ast.For, ast.AsyncFor, ast.While, ast.comprehension, *NESTED_SCOPES))
-                    task_calls.append((node, used, isinstance(in_loop, ast.For | ast.AsyncFor | ast.While | ast.comprehension)))
-        for index, (node, used, in_loop) in enumerate(task_calls):
-            others = set().union(*(u for i, (_, u, _) in enumerate(task_calls) if i != index))
-            if in_loop or used & others or self._used_while_task_runs(node, used, scope):
-                self.report(node, "SQA101")
+                    in_loop = self.module.enclosing(
+                        node, (ast.For, ast.AsyncFor, ast.While, ast.comprehension, *NESTED_SCOPES)
+                    )
+                    task_calls.append(
+                        (
+                            node,
+                            used,
+                            isinstance(
+                                in_loop, ast.For | ast.AsyncFor | ast.While | ast.comprehension
+                            ),
+                        )
+                    )
+        for index, (call, used, many) in enumerate(task_calls):
+            others: set[object] = set()
+            for other_index, (_, other_used, _) in enumerate(task_calls):
+                if other_index != index:
+                    others |= other_used
+            if many or used & others or self._used_while_task_runs(call, used, scope):
+                self.report(call, "SQA101")
 
     def _used_while_task_runs(self, call: ast.Call, used: set[object], scope: Scope) -> bool:
         """After create_task(...uses S...), S is used again before the task is awaited."""
         parent = self.module.parents.get(call)
         task_binding: Binding | None = None
-        if isinstance(parent, ast.Assign) and len(parent.targets) == 1 and isinstance(parent.targets[0], ast.Name):
+        if (
+            isinstance(parent, ast.Assign)
+            and len(parent.targets) == 1
+            and isinstance(parent.targets[0], ast.Name)
+        ):
             task_binding = scope.lookup(parent.targets[0].id, end(parent))
         task_awaited_at: Pos = FAR
         if task_binding is not None:
@@ -1622,7 +1719,10 @@ class Checker:
         for node in scope.of_type(ast.Call):
             assert isinstance(node, ast.Call)
             name = dotted(node.func) or ""
-            if not (name in ("asyncio.run", "anyio.run", "trio.run") or name.endswith("run_until_complete")):
+            if not (
+                name in ("asyncio.run", "anyio.run", "trio.run")
+                or name.endswith("run_until_complete")
+            ):
                 continue
             if not node.args:
                 continue
@@ -1639,9 +1739,14 @@ class Checker:
             binding = scope.lookup(name.id, pos(name))
             if binding is None:
                 continue
-            if binding.kind == "assign" and self.an.kind(binding.value, scope.owner(binding), binding.at) == Kind("engine", created=True):
+            if binding.kind == "assign" and self.an.kind(
+                binding.value, scope.owner(binding), binding.at
+            ) == Kind("engine", created=True):
                 found.add(binding)
-            elif isinstance(binding.node, ast.FunctionDef | ast.AsyncFunctionDef) and id(binding.node) not in visited:
+            elif (
+                isinstance(binding.node, ast.FunctionDef | ast.AsyncFunctionDef)
+                and id(binding.node) not in visited
+            ):
                 visited.add(id(binding.node))
                 inner = self.an.scope_of_node.get(binding.node)
                 if inner is None:
@@ -1658,12 +1763,18 @@ class Checker:
         if not isinstance(node_fn, ast.FunctionDef | ast.AsyncFunctionDef):
             return
         route = any(
-            isinstance(d, ast.Call)
-            and last_name(d) in ROUTE_DECORATORS
+            isinstance(d, ast.Call) and last_name(d) in ROUTE_DECORATORS
             for d in node_fn.decorator_list
         )
+        if any(
+            "fixture" in (dotted(d.func if isinstance(d, ast.Call) else d) or "")
+            for d in node_fn.decorator_list
+        ):
+            return  # a test fixture: one engine per test (or per session) is the point
         yields_session = any(
-            isinstance(n, ast.Yield) and n.value is not None and self.an.is_async_db(n.value, scope, end(n))
+            isinstance(n, ast.Yield)
+            and n.value is not None
+            and self.an.is_async_db(n.value, scope, end(n))
             for n in scope.nodes
         )
         for node in scope.of_type(ast.Call):
@@ -1675,7 +1786,11 @@ class Checker:
                 self.report(node, "SQA103", "inside a request handler or loop")
                 continue
             parent = self.module.parents.get(node)
-            if not (isinstance(parent, ast.Assign) and len(parent.targets) == 1 and isinstance(parent.targets[0], ast.Name)):
+            if not (
+                isinstance(parent, ast.Assign)
+                and len(parent.targets) == 1
+                and isinstance(parent.targets[0], ast.Name)
+            ):
                 continue
             binding = scope.lookup(parent.targets[0].id, end(parent))
             if binding is None or not self._engine_leaks(binding, scope):
@@ -1685,23 +1800,36 @@ class Checker:
     def _engine_leaks(self, binding: Binding, scope: Scope) -> bool:
         """The engine is only used here: never disposed, returned, stored or handed on."""
         for node in scope.nodes:
-            if isinstance(node, ast.Name) and node.id == binding.name and scope.lookup(node.id, pos(node)) is binding:
+            if (
+                isinstance(node, ast.Name)
+                and node.id == binding.name
+                and scope.lookup(node.id, pos(node)) is binding
+            ):
                 parent = self.module.parents.get(node)
                 if isinstance(parent, ast.Attribute):
                     if parent.attr in ("dispose", "sync_engine"):
                         return False
                     continue
-                if isinstance(parent, ast.Call) and last_name(parent) in ("async_sessionmaker", "AsyncSession", "sessionmaker"):
+                if isinstance(parent, ast.Call) and last_name(parent) in (
+                    "async_sessionmaker",
+                    "AsyncSession",
+                    "sessionmaker",
+                ):
                     continue
                 if isinstance(parent, ast.keyword):
                     grand = self.module.parents.get(parent)
-                    if isinstance(grand, ast.Call) and last_name(grand) in ("async_sessionmaker", "AsyncSession", "sessionmaker"):
+                    if isinstance(grand, ast.Call) and last_name(grand) in (
+                        "async_sessionmaker",
+                        "AsyncSession",
+                        "sessionmaker",
+                    ):
                         continue
                 return False
             if isinstance(node, NESTED_SCOPES):
                 inner = self.an.scope_of_node.get(node)
                 if inner is not None and any(
-                    isinstance(n, ast.Name) and n.id == binding.name and n.id not in inner.bindings for n in inner.nodes
+                    isinstance(n, ast.Name) and n.id == binding.name and n.id not in inner.bindings
+                    for n in inner.nodes
                 ):
                     return False
         return True
@@ -1717,7 +1845,9 @@ class Checker:
             for item in with_node.items:
                 kind = self.an.kind(item.context_expr, scope, end(item.context_expr))
                 if kind is not None and kind.type == "session" and item.optional_vars is not None:
-                    ident = self.an.identity(item.optional_vars, scope, end(with_node.items[-1].context_expr))
+                    ident = self.an.identity(
+                        item.optional_vars, scope, end(with_node.items[-1].context_expr)
+                    )
                     sessions.append((ident, kind.in_begin))
                 called = method_call(item.context_expr)
                 if called and called[1] == "begin" and self.an.is_session(called[0], scope):
@@ -1730,7 +1860,11 @@ class Checker:
             for node in self._body_nodes(with_node.body):
                 if isinstance(node, ast.Await):
                     called = method_call(node.value)
-                    if called and called[1] in DB_METHODS and self.an.identity(called[0], scope, pos(node)) in idents:
+                    if (
+                        called
+                        and called[1] in DB_METHODS
+                        and self.an.identity(called[0], scope, pos(node)) in idents
+                    ):
                         started = started or pos(node)
                         continue
                     if started is not None and self._is_foreign_io(node.value, scope):
@@ -1757,9 +1891,10 @@ class Checker:
             return False
         receiver = (dotted(called[0]) or "").lower()
         last = receiver.rsplit(".", 1)[-1]
-        if called[1] in HTTP_METHODS and any(word in last for word in ("client", "http", "requests")):
-            return True
-        return False
+        return bool(
+            called[1] in HTTP_METHODS
+            and any(word in last for word in ("client", "http", "requests"))
+        )
 
     # --------------------------------------------------------------- SQA105 session not closed
 
@@ -1789,7 +1924,11 @@ class Checker:
         for node in scope.of_type(ast.Await):
             assert isinstance(node, ast.Await)
             called = method_call(node.value)
-            if called is None or not isinstance(called[0], ast.Name) or called[0].id != binding.name:
+            if (
+                called is None
+                or not isinstance(called[0], ast.Name)
+                or called[0].id != binding.name
+            ):
                 continue
             if scope.lookup(binding.name, pos(node)) is not binding:
                 continue
@@ -1805,7 +1944,12 @@ class Checker:
             if isinstance(current, ast.AsyncWith):
                 for item in current.items:
                     called = method_call(item.context_expr)
-                    if called and called[1] == "begin" and isinstance(called[0], ast.Name) and called[0].id == name:
+                    if (
+                        called
+                        and called[1] == "begin"
+                        and isinstance(called[0], ast.Name)
+                        and called[0].id == name
+                    ):
                         return True
             current = self.module.parents.get(current)
         return False
@@ -1828,7 +1972,8 @@ class Checker:
             if isinstance(node, NESTED_SCOPES):
                 inner = self.an.scope_of_node.get(node)
                 if inner is not None and any(
-                    isinstance(n, ast.Name) and n.id == binding.name and n.id not in inner.bindings for n in inner.nodes
+                    isinstance(n, ast.Name) and n.id == binding.name and n.id not in inner.bindings
+                    for n in inner.nodes
                 ):
                     return True
         return False
@@ -1857,9 +2002,7 @@ class Checker:
             }.get(kind.type, set())
             if method not in methods:
                 continue
-            if isinstance(parent, ast.Expr):
-                self.report(node, "SQA106", f"{ast.unparse(node.func)}()")
-            elif (
+            if isinstance(parent, ast.Expr) or (
                 isinstance(parent, ast.Assign)
                 and len(parent.targets) == 1
                 and isinstance(parent.targets[0], ast.Name)
@@ -1871,19 +2014,24 @@ class Checker:
         binding = scope.lookup(name, end(assign))
         used = False
         for node in scope.nodes:
-            if isinstance(node, ast.Name) and node.id == name and scope.lookup(name, pos(node)) is binding and pos(node) > end(assign):
+            if (
+                isinstance(node, ast.Name)
+                and node.id == name
+                and scope.lookup(name, pos(node)) is binding
+                and pos(node) > end(assign)
+            ):
                 parent = self.module.parents.get(node)
                 if isinstance(parent, ast.Await) or (
                     isinstance(parent, ast.Call) and last_name(parent) in AWAITING_CALLS
                 ):
                     return False
-                if isinstance(parent, ast.Starred | ast.List | ast.Tuple | ast.Return | ast.keyword):
+                if isinstance(
+                    parent, ast.Starred | ast.List | ast.Tuple | ast.Return | ast.keyword
+                ):
                     return False
                 if isinstance(parent, ast.Call) and node in parent.args:
                     return False
-                if isinstance(parent, ast.Attribute | ast.Subscript) or isinstance(
-                    parent, ast.For | ast.comprehension
-                ):
+                if isinstance(parent, (ast.Attribute | ast.Subscript, ast.For | ast.comprehension)):
                     used = True
         return used
 
@@ -1903,12 +2051,16 @@ class Checker:
         if binding.kind == "for" and binding.value is not None:
             rows = self._origin_of_rows(binding.value, scope, depth)
             if rows is not None:
-                return Origin(rows.model, rows.session, rows.statement, binding, rows.via, rows.node)
+                return Origin(
+                    rows.model, rows.session, rows.statement, binding, rows.via, rows.node
+                )
         if binding.kind == "with" and binding.value is not None:
             return None
         return None
 
-    def _origin_of_value(self, value: ast.expr, scope: Scope, binding: Binding, depth: int) -> Origin | None:
+    def _origin_of_value(
+        self, value: ast.expr, scope: Scope, binding: Binding, depth: int
+    ) -> Origin | None:
         value_inner = unwrap_await(value)
         # Model(...) constructor
         if isinstance(value_inner, ast.Call) and isinstance(value_inner.func, ast.Name):
@@ -1920,21 +2072,35 @@ class Checker:
             called = method_call(value.value)
             if called is not None:
                 receiver, method, call = called
-                if method in ("get", "get_one") and call.args and self.an.is_session(receiver, scope, pos(call)):
+                if (
+                    method in ("get", "get_one")
+                    and call.args
+                    and self.an.is_session(receiver, scope, pos(call))
+                ):
                     model = self.project.model(last_name(call.args[0]), self.module, call)
                     statement = Statement(root="select")
                     options = kwarg(call, "options")
                     if isinstance(options, ast.List | ast.Tuple):
                         for item in options.elts:
                             for sub in ast.walk(item):
-                                if isinstance(sub, ast.Call) and last_name(sub) in LOADERS and sub.args:
+                                if (
+                                    isinstance(sub, ast.Call)
+                                    and last_name(sub) in LOADERS
+                                    and sub.args
+                                ):
                                     statement.loaders.append((last_name(sub) or "", sub.args[0]))
                     elif options is not None:
                         statement.options_unknown = True
                     wfu = kwarg(call, "with_for_update")
-                    statement.for_update = wfu is not None and not (isinstance(wfu, ast.Constant) and not wfu.value)
+                    statement.for_update = wfu is not None and not (
+                        isinstance(wfu, ast.Constant) and not wfu.value
+                    )
                     return Origin(model, receiver, statement, binding, "get", call)
-                if method == "scalar" and call.args and self.an.is_session(receiver, scope, pos(call)):
+                if (
+                    method == "scalar"
+                    and call.args
+                    and self.an.is_session(receiver, scope, pos(call))
+                ):
                     statement = self.an.statement(call.args[0], scope)
                     if statement.root == "select":
                         model = self.project.model(statement.entity_name(), self.module, call)
@@ -1944,27 +2110,48 @@ class Checker:
         if called is not None and called[1] in ONE_ROW:
             rows = self._origin_of_rows(called[0], scope, depth, one=True)
             if rows is not None:
-                return Origin(rows.model, rows.session, rows.statement, binding, rows.via, rows.node)
+                return Origin(
+                    rows.model, rows.session, rows.statement, binding, rows.via, rows.node
+                )
         return None
 
-    def _origin_of_rows(self, expr: ast.expr, scope: Scope, depth: int, one: bool = False) -> Origin | None:
+    def _origin_of_rows(
+        self, expr: ast.expr, scope: Scope, depth: int, one: bool = False
+    ) -> Origin | None:
         """Rows of ORM objects: ``await S.scalars(stmt)``, ``(await S.execute(stmt)).scalars()``,
         ``.all()`` of those, or a name bound to one of them."""
         node: ast.AST = expr
         for _ in range(4):
             called = method_call(node)
-            if called is not None and called[1] in ("all", "scalars", "unique", "fetchall", "first", "one", "one_or_none"):
+            if called is not None and called[1] in (
+                "all",
+                "scalars",
+                "unique",
+                "fetchall",
+                "first",
+                "one",
+                "one_or_none",
+            ):
                 node = called[0]
                 continue
             break
         if isinstance(node, ast.Name) and depth < 6:
             binding = scope.lookup(node.id, pos(node))
-            if binding is not None and binding.kind == "assign" and binding.value is not None and scope.owner(binding) is scope:
+            if (
+                binding is not None
+                and binding.kind == "assign"
+                and binding.value is not None
+                and scope.owner(binding) is scope
+            ):
                 return self._origin_of_rows(binding.value, scope, depth + 1, one)
             return None
         if isinstance(node, ast.Await):
             called = method_call(node.value)
-            if called is not None and called[1] in ("scalars", "execute", "stream_scalars") and called[2].args:
+            if (
+                called is not None
+                and called[1] in ("scalars", "execute", "stream_scalars")
+                and called[2].args
+            ):
                 receiver, _, call = called
                 if self.an.is_session(receiver, scope, pos(call)):
                     statement = self.an.statement(call.args[0], scope)
@@ -1981,7 +2168,12 @@ class Checker:
             if not isinstance(node.value, ast.Name) or not isinstance(node.ctx, ast.Load):
                 continue
             origin = self.orm_origin(node.value, scope)
-            if origin is None or origin.via == "new" or origin.model is None or origin.statement is None:
+            if (
+                origin is None
+                or origin.via == "new"
+                or origin.model is None
+                or origin.statement is None
+            ):
                 continue
             attr = self.project.attr(origin.model, node.attr)
             if attr is None or not attr.relationship or attr.lazy in EAGER_LAZY:
@@ -1990,7 +2182,8 @@ class Checker:
             if statement.options_unknown:
                 continue
             if any(
-                loader in LOADING and self._names_attr(target, node.attr) for loader, target in statement.loaders
+                loader in LOADING and self._names_attr(target, node.attr)
+                for loader, target in statement.loaders
             ):
                 continue
             if self._loaded_later(node, origin, scope) or self._catches_load_error(node):
@@ -2004,7 +2197,7 @@ class Checker:
         return value is not None and (value == attr or value == "*")
 
     def _loaded_later(self, use: ast.Attribute, origin: Origin, scope: Scope) -> bool:
-        """refresh(obj, [...'rel'...]), an assignment to obj.rel or awaitable_attrs before the read."""
+        """refresh(obj, [...'rel'...]), obj.rel assigned, or awaitable_attrs, before the read."""
         start = origin.binding.at if origin.binding else (0, 0)
         assert isinstance(use.value, ast.Name)
         name = use.value.id
@@ -2015,7 +2208,11 @@ class Checker:
             if called is not None and called[1] == "refresh" and called[2].args:
                 first = called[2].args[0]
                 if isinstance(first, ast.Name) and first.id == name:
-                    names = called[2].args[1] if len(called[2].args) > 1 else kwarg(called[2], "attribute_names")
+                    names = (
+                        called[2].args[1]
+                        if len(called[2].args) > 1
+                        else kwarg(called[2], "attribute_names")
+                    )
                     if names is not None and any(const_str(n) == use.attr for n in ast.walk(names)):
                         return True
             if (
@@ -2025,9 +2222,16 @@ class Checker:
                 and node.value.attr == "awaitable_attrs"
             ):
                 return True
-            if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store) and node.attr == use.attr:
-                if isinstance(node.value, ast.Name) and node.value.id == name:
-                    return True
+            if (
+                (
+                    isinstance(node, ast.Attribute)
+                    and isinstance(node.ctx, ast.Store)
+                    and node.attr == use.attr
+                )
+                and isinstance(node.value, ast.Name)
+                and node.value.id == name
+            ):
+                return True
         return False
 
     def _catches_load_error(self, node: ast.AST) -> bool:
@@ -2036,8 +2240,15 @@ class Checker:
         while current is not None and not isinstance(current, NESTED_SCOPES):
             if isinstance(current, ast.Try) and child in current.body:
                 for handler in current.handlers:
-                    names = {last_name(n) for n in ast.walk(handler.type)} if handler.type else set()
-                    if names & {"InvalidRequestError", "MissingGreenlet", "DetachedInstanceError", "StatementError"}:
+                    names = (
+                        {last_name(n) for n in ast.walk(handler.type)} if handler.type else set()
+                    )
+                    if names & {
+                        "InvalidRequestError",
+                        "MissingGreenlet",
+                        "DetachedInstanceError",
+                        "StatementError",
+                    }:
                         return True
             child, current = current, self.module.parents.get(current)
         return False
@@ -2059,15 +2270,24 @@ class Checker:
             assert isinstance(with_node, ast.AsyncWith)
             for item in with_node.items:
                 kind = self.an.kind(item.context_expr, scope, end(item.context_expr))
-                if kind is not None and kind.type == "session" and kind.in_begin and kind.expire is True:
-                    if item.optional_vars is not None:
-                        ident = self.an.identity(item.optional_vars, scope, end(item.context_expr))
-                        commits.append((end(with_node), ident))
+                if (
+                    kind is not None
+                    and kind.type == "session"
+                    and kind.in_begin
+                    and kind.expire is True
+                ) and item.optional_vars is not None:
+                    ident = self.an.identity(item.optional_vars, scope, end(item.context_expr))
+                    commits.append((end(with_node), ident))
                 called = method_call(item.context_expr)
                 if called and called[1] == "begin":
                     session_kind = self.an.is_session(called[0], scope, pos(item.context_expr))
                     if session_kind is not None and session_kind.expire is True:
-                        commits.append((end(with_node), self.an.identity(called[0], scope, pos(item.context_expr))))
+                        commits.append(
+                            (
+                                end(with_node),
+                                self.an.identity(called[0], scope, pos(item.context_expr)),
+                            )
+                        )
         if not commits:
             return
         for node in scope.of_type(ast.Attribute):
@@ -2086,36 +2306,53 @@ class Checker:
             if model is None or self.project.attr(model, node.attr) is None:
                 continue
             for at, ident in commits:
-                if ident == session and since <= at <= pos(node) and not self._refreshed(node.value.id, at, pos(node), scope):
+                if (
+                    ident == session
+                    and since <= at <= pos(node)
+                    and not self._refreshed(node.value.id, at, pos(node), scope)
+                ):
                     self.report(node, "SQA202", f"{node.value.id}.{node.attr}")
                     break
 
-    def _session_objects(self, name: ast.Name, scope: Scope) -> tuple[Model | None, object, Pos] | None:
+    def _session_objects(
+        self, name: ast.Name, scope: Scope
+    ) -> tuple[Model | None, object, Pos] | None:
         """(model, session identity, from when) for an object added to or loaded by a session."""
         binding = scope.lookup(name.id, pos(name))
         if binding is None or scope.owner(binding) is not scope:
             return None
         origin = self.orm_origin(name, scope)
         if origin is not None and origin.session is not None:
-            return origin.model, self.an.identity(origin.session, scope, pos(origin.node)), binding.at
+            return (
+                origin.model,
+                self.an.identity(origin.session, scope, pos(origin.node)),
+                binding.at,
+            )
         if origin is not None and origin.via == "new":
             for node in scope.of_type(ast.Call):
                 assert isinstance(node, ast.Call)
                 called = method_call(node)
                 if called is None or called[1] not in ("add", "add_all") or pos(node) < binding.at:
                     continue
-                if any(isinstance(n, ast.Name) and n.id == name.id for n in ast.walk(node)):
-                    if self.an.is_session(called[0], scope, pos(node)):
-                        return origin.model, self.an.identity(called[0], scope, pos(node)), pos(node)
+                mentions = any(isinstance(n, ast.Name) and n.id == name.id for n in ast.walk(node))
+                if mentions and self.an.is_session(called[0], scope, pos(node)):
+                    return (
+                        origin.model,
+                        self.an.identity(called[0], scope, pos(node)),
+                        pos(node),
+                    )
         return None
 
     def _refreshed(self, name: str, start: Pos, stop: Pos, scope: Scope) -> bool:
         for node in scope.of_type(ast.Call):
             assert isinstance(node, ast.Call)
             called = method_call(node)
-            if called is not None and called[1] in ("refresh", "merge") and start <= pos(node) <= stop:
-                if any(isinstance(a, ast.Name) and a.id == name for a in called[2].args[:1]):
-                    return True
+            if (
+                called is not None
+                and called[1] in ("refresh", "merge")
+                and start <= pos(node) <= stop
+            ) and any(isinstance(a, ast.Name) and a.id == name for a in called[2].args[:1]):
+                return True
         return False
 
     # -------------------------------------------------- SQA203 server value after the flush
@@ -2128,10 +2365,19 @@ class Checker:
             if not isinstance(node.value, ast.Name) or not isinstance(node.ctx, ast.Load):
                 continue
             origin = self.orm_origin(node.value, scope)
-            if origin is None or origin.model is None or origin.via == "new" or origin.session is None:
+            if (
+                origin is None
+                or origin.model is None
+                or origin.via == "new"
+                or origin.session is None
+            ):
                 continue
             attr = self.project.attr(origin.model, node.attr)
-            if attr is None or not attr.server_onupdate or self.project.flag(origin.model, "eager_defaults"):
+            if (
+                attr is None
+                or not attr.server_onupdate
+                or self.project.flag(origin.model, "eager_defaults")
+            ):
                 continue
             name = node.value.id
             changed: Pos | None = None
@@ -2140,13 +2386,21 @@ class Checker:
                 at = pos(sub)
                 if origin.binding is None or not origin.binding.at <= at < pos(node):
                     continue
-                if isinstance(sub, ast.Attribute) and isinstance(sub.ctx, ast.Store) and isinstance(sub.value, ast.Name) and sub.value.id == name:
+                if (
+                    isinstance(sub, ast.Attribute)
+                    and isinstance(sub.ctx, ast.Store)
+                    and isinstance(sub.value, ast.Name)
+                    and sub.value.id == name
+                ):
                     changed = changed or at
                 called = method_call(sub)
                 if called and called[1] in ("flush", "commit") and changed and at > changed:
                     flushed = at
-                if called and called[1] == "refresh" and flushed and any(
-                    isinstance(a, ast.Name) and a.id == name for a in called[2].args[:1]
+                if (
+                    called
+                    and called[1] == "refresh"
+                    and flushed
+                    and any(isinstance(a, ast.Name) and a.id == name for a in called[2].args[:1])
                 ):
                     flushed = None
             if flushed is not None:
@@ -2161,7 +2415,15 @@ class Checker:
             if called is None:
                 continue
             receiver, method, call = called
-            if method not in ("execute", "scalars", "scalar", "stream", "stream_scalars", "query", "exec"):
+            if method not in (
+                "execute",
+                "scalars",
+                "scalar",
+                "stream",
+                "stream_scalars",
+                "query",
+                "exec",
+            ):
                 continue
             kind = self.an.is_async_db(receiver, scope, pos(node))
             if kind is None:
@@ -2177,12 +2439,26 @@ class Checker:
                 self.report(first, "SQA404")
                 continue
             statement = self.an.statement(first, scope)
-            if method in ("stream", "stream_scalars") and kind.type == "session":
-                if statement.root == "select" and not statement.yield_per and kwarg(call, "execution_options") is None:
-                    self.report(node, "SQA204")
-            if statement.root == "select" and method in ("execute", "scalars", "stream", "stream_scalars"):
+            if (
+                method in ("stream", "stream_scalars")
+                and kind.type == "session"
+                and (
+                    statement.root == "select"
+                    and not statement.yield_per
+                    and kwarg(call, "execution_options") is None
+                )
+            ):
+                self.report(node, "SQA204")
+            if statement.root == "select" and method in (
+                "execute",
+                "scalars",
+                "stream",
+                "stream_scalars",
+            ):
                 self._check_joined_collection(node, statement, scope)
-            if statement.root == "insert" and not statement.returning or statement.root == "insert":
+            if (
+                statement.root == "insert" and not statement.returning
+            ) or statement.root == "insert":
                 params = call.args[1] if len(call.args) > 1 else kwarg(call, "params")
                 if isinstance(params, ast.Name) and self._maybe_empty(params, node, scope):
                     self.report(node, "SQA505", params.id)
@@ -2216,11 +2492,19 @@ class Checker:
             if isinstance(current, ast.Attribute) and current.attr == "unique":
                 return
             holder, current = current, self.module.parents.get(current)
-        if isinstance(current, ast.Assign) and len(current.targets) == 1 and isinstance(current.targets[0], ast.Name):
+        if (
+            isinstance(current, ast.Assign)
+            and len(current.targets) == 1
+            and isinstance(current.targets[0], ast.Name)
+        ):
             name = current.targets[0].id
             for sub in scope.of_type(ast.Attribute):
                 assert isinstance(sub, ast.Attribute)
-                if sub.attr == "unique" and isinstance(sub.value, ast.Name) and sub.value.id == name:
+                if (
+                    sub.attr == "unique"
+                    and isinstance(sub.value, ast.Name)
+                    and sub.value.id == name
+                ):
                     return
         del holder
         self.report(node, "SQA205")
@@ -2237,15 +2521,20 @@ class Checker:
         # A guard: an enclosing if/while that tests the list, an earlier `if not rows: return`.
         current = self.module.parents.get(call)
         while current is not None and not isinstance(current, NESTED_SCOPES):
-            if isinstance(current, ast.If | ast.While | ast.IfExp) and {n.id for n in names_in(current.test)} & names:
+            if (
+                isinstance(current, ast.If | ast.While | ast.IfExp)
+                and {n.id for n in names_in(current.test)} & names
+            ):
                 return False
             current = self.module.parents.get(current)
         for node in scope.nodes:
             if pos(node) >= pos(call):
                 continue
-            if isinstance(node, ast.If) and {n.id for n in names_in(node.test)} & names:
-                if any(isinstance(s, ast.Return | ast.Raise | ast.Continue) for s in ast.walk(node)):
-                    return False
+            tests_rows = isinstance(node, ast.If) and {n.id for n in names_in(node.test)} & names
+            if tests_rows and any(
+                isinstance(s, ast.Return | ast.Raise | ast.Continue) for s in ast.walk(node)
+            ):
+                return False
             if isinstance(node, ast.Assert) and {n.id for n in names_in(node.test)} & names:
                 return False
         return True
@@ -2259,9 +2548,12 @@ class Checker:
                 continue
             if binding.kind == "param":
                 return True
-            if binding.kind in ("assign", "for") and binding.value is not None:
-                if self._from_parameter(binding.value, scope, depth + 1):
-                    return True
+            if (
+                binding.kind in ("assign", "for")
+                and binding.value is not None
+                and self._from_parameter(binding.value, scope, depth + 1)
+            ):
+                return True
         return False
 
     # -------------------------------------------------- SQA301 commit inside a begin() block
@@ -2272,9 +2564,12 @@ class Checker:
             idents: set[object] = set()
             for item in with_node.items:
                 called = method_call(item.context_expr)
-                if called and called[1] in ("begin", "begin_nested"):
-                    if self.an.is_session(called[0], scope, pos(item.context_expr)):
-                        idents.add(self.an.identity(called[0], scope, pos(item.context_expr)))
+                if (
+                    called
+                    and called[1] in ("begin", "begin_nested")
+                    and self.an.is_session(called[0], scope, pos(item.context_expr))
+                ):
+                    idents.add(self.an.identity(called[0], scope, pos(item.context_expr)))
                 kind = self.an.kind(item.context_expr, scope, end(item.context_expr))
                 if kind is not None and kind.in_begin and item.optional_vars is not None:
                     idents.add(self.an.identity(item.optional_vars, scope, end(item.context_expr)))
@@ -2283,7 +2578,11 @@ class Checker:
                 continue
             for node in self._body_nodes(with_node.body):
                 called = method_call(node)
-                if called and called[1] == "commit" and self.an.identity(called[0], scope, pos(node)) in idents:
+                if (
+                    called
+                    and called[1] == "commit"
+                    and self.an.identity(called[0], scope, pos(node)) in idents
+                ):
                     self.report(node, "SQA301")
 
     # ---------------------------------------------------------- SQA302 begin after autobegin
@@ -2298,8 +2597,14 @@ class Checker:
             assert isinstance(with_node, ast.AsyncWith)
             for item in with_node.items:
                 called = method_call(item.context_expr)
-                if called and called[1] == "begin" and self.an.is_session(called[0], scope, pos(item.context_expr)):
-                    begins.append((called[2], self.an.identity(called[0], scope, pos(item.context_expr))))
+                if (
+                    called
+                    and called[1] == "begin"
+                    and self.an.is_session(called[0], scope, pos(item.context_expr))
+                ):
+                    begins.append(
+                        (called[2], self.an.identity(called[0], scope, pos(item.context_expr)))
+                    )
         for call, ident in begins:
             if ident is None:
                 continue
@@ -2313,7 +2618,11 @@ class Checker:
                     continue
                 if called[1] in DB_METHODS:
                     ran = pos(node)
-                elif called[1] in ("commit", "rollback", "close") and ran is not None and pos(node) > ran:
+                elif (
+                    called[1] in ("commit", "rollback", "close")
+                    and ran is not None
+                    and pos(node) > ran
+                ):
                     ran = None
             if ran is not None:
                 self.report(call, "SQA302")
@@ -2325,12 +2634,19 @@ class Checker:
             assert isinstance(node, ast.Try)
             sessions: set[object] = set()
             for sub in ast.walk(ast.Module(body=node.body, type_ignores=[])):
-                if isinstance(sub, ast.AsyncWith):
-                    if any((method_call(i.context_expr) or (None, "", None))[1] in ("begin", "begin_nested") for i in sub.items):
-                        break
+                if isinstance(sub, ast.AsyncWith) and any(
+                    (method_call(i.context_expr) or (None, "", None))[1]
+                    in ("begin", "begin_nested")
+                    for i in sub.items
+                ):
+                    break
                 if isinstance(sub, ast.Await):
                     called = method_call(sub.value)
-                    if called and called[1] in DB_METHODS | {"commit"} and self.an.is_session(called[0], scope, pos(sub)):
+                    if (
+                        called
+                        and called[1] in DB_METHODS | {"commit"}
+                        and self.an.is_session(called[0], scope, pos(sub))
+                    ):
                         sessions.add(self.an.identity(called[0], scope, pos(sub)))
             else:
                 sessions.discard(None)
@@ -2350,7 +2666,9 @@ class Checker:
         names = {last_name(n) for n in ast.walk(handler.type)}
         return bool(names & DB_ERRORS)
 
-    def _handler_recovers(self, handler: ast.ExceptHandler, sessions: set[object], scope: Scope) -> bool:
+    def _handler_recovers(
+        self, handler: ast.ExceptHandler, sessions: set[object], scope: Scope
+    ) -> bool:
         for sub in ast.walk(ast.Module(body=handler.body, type_ignores=[])):
             if isinstance(sub, ast.Raise | ast.Return | ast.Break | ast.Continue):
                 return True
@@ -2369,10 +2687,16 @@ class Checker:
             if called is None or called[1] not in DB_METHODS | {"commit", "add", "add_all"}:
                 continue
             after = pos(node) > end(try_node)
-            in_loop = isinstance(loop, ast.For | ast.AsyncFor | ast.While) and pos(loop) <= pos(node) <= end(loop)
-            if (after or in_loop) and self.an.identity(called[0], scope, pos(node)) in sessions:
-                if not pos(try_node) <= pos(node) <= end(try_node) or in_loop:
-                    return True
+            in_loop = isinstance(loop, ast.For | ast.AsyncFor | ast.While) and pos(loop) <= pos(
+                node
+            ) <= end(loop)
+            outside_try = not pos(try_node) <= pos(node) <= end(try_node)
+            if (
+                (after or in_loop)
+                and (outside_try or in_loop)
+                and self.an.identity(called[0], scope, pos(node)) in sessions
+            ):
+                return True
         return False
 
     # ---------------------------------------------------- SQA304 object in two open sessions
@@ -2381,7 +2705,12 @@ class Checker:
         for node in scope.of_type(ast.Call):
             assert isinstance(node, ast.Call)
             called = method_call(node)
-            if called is None or called[1] != "add" or not node.args or not isinstance(node.args[0], ast.Name):
+            if (
+                called is None
+                or called[1] != "add"
+                or not node.args
+                or not isinstance(node.args[0], ast.Name)
+            ):
                 continue
             if not self.an.is_session(called[0], scope, pos(node)):
                 continue
@@ -2407,9 +2736,16 @@ class Checker:
         for node in scope.of_type(ast.Call):
             assert isinstance(node, ast.Call)
             called = method_call(node)
-            if called and called[1] in ("close", "expunge", "expunge_all") and isinstance(called[0], ast.Name):
-                if called[0].id == session.id and pos(with_node) < pos(node) < at:
-                    return False
+            if (
+                (
+                    called
+                    and called[1] in ("close", "expunge", "expunge_all")
+                    and isinstance(called[0], ast.Name)
+                )
+                and called[0].id == session.id
+                and pos(with_node) < pos(node) < at
+            ):
+                return False
         return True
 
     # ------------------------------------------------------ SQA305 refresh before the flush
@@ -2463,7 +2799,7 @@ class Checker:
                 for read in reads:
                     self.report(read, "SQA306")
                 continue
-            for earlier, later in zip(reads, reads[1:], strict=False):
+            for earlier, later in itertools.pairwise(reads):
                 if not self._exclusive(earlier, later):
                     self.report(later, "SQA307", node.targets[0].id)
                     break
@@ -2473,20 +2809,33 @@ class Checker:
             if called is None or called[1] != "scalars" or not called[2].args:
                 continue
             statement = self.an.statement(called[2].args[0], scope)
-            if statement.root in ("update", "delete") and not statement.returning:
-                if self.an.is_async_db(called[0], scope, pos(node)):
-                    self.report(node, "SQA306")
+            if (
+                statement.root in ("update", "delete")
+                and not statement.returning
+                and self.an.is_async_db(called[0], scope, pos(node))
+            ):
+                self.report(node, "SQA306")
 
     def _result_reads(self, binding: Binding | None, scope: Scope) -> list[ast.AST]:
         if binding is None:
             return []
         reads: list[ast.AST] = []
         for node in scope.nodes:
-            if not (isinstance(node, ast.Name) and node.id == binding.name and scope.lookup(node.id, pos(node)) is binding):
+            if not (
+                isinstance(node, ast.Name)
+                and node.id == binding.name
+                and scope.lookup(node.id, pos(node)) is binding
+            ):
                 continue
             outer: ast.AST = node
             parent = self.module.parents.get(outer)
-            while isinstance(parent, ast.Attribute) and parent.attr in ("scalars", "mappings", "unique", "tuples", "columns"):
+            while isinstance(parent, ast.Attribute) and parent.attr in (
+                "scalars",
+                "mappings",
+                "unique",
+                "tuples",
+                "columns",
+            ):
                 call = self.module.parents.get(parent)
                 if not isinstance(call, ast.Call):
                     break
@@ -2494,9 +2843,11 @@ class Checker:
                 parent = self.module.parents.get(call)
             if isinstance(parent, ast.Attribute) and parent.attr in CONSUMING:
                 reads.append(parent)
-            elif isinstance(parent, ast.For | ast.comprehension) and parent.iter is outer:
-                reads.append(outer)
-            elif isinstance(parent, ast.Call) and last_name(parent) in ("list", "tuple", "set", "sorted") and outer in parent.args:
+            elif (isinstance(parent, ast.For | ast.comprehension) and parent.iter is outer) or (
+                isinstance(parent, ast.Call)
+                and last_name(parent) in ("list", "tuple", "set", "sorted")
+                and outer in parent.args
+            ):
                 reads.append(outer)
         return sorted(reads, key=pos)
 
@@ -2565,7 +2916,9 @@ class Checker:
         if isinstance(expr, ast.Attribute | ast.Name):
             root = (dotted(expr) or "").split(".")[0]
             full = self.module.imports.get(root, "")
-            if full.split(".")[0] in DRIVER_MODULES and (isinstance(expr, ast.Attribute) or full != root):
+            if full.split(".")[0] in DRIVER_MODULES and (
+                isinstance(expr, ast.Attribute) or full != root
+            ):
                 return True
         if isinstance(expr, ast.Name):
             binding = scope.lookup(expr.id, pos(expr))
@@ -2574,7 +2927,10 @@ class Checker:
         if isinstance(expr, ast.Subscript) and isinstance(expr.value, ast.Name):
             table = self.module.module_aliases.get(expr.value.id)
             if isinstance(table, ast.Dict):
-                return any(v is not None and self._driver_exception(v, scope, depth + 1) for v in table.values)
+                return any(
+                    v is not None and self._driver_exception(v, scope, depth + 1)
+                    for v in table.values
+                )
         return False
 
     # ---------------------------------------------------------------- SQA309 lost update
@@ -2589,15 +2945,24 @@ class Checker:
                 if not (isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name)):
                     continue
                 name, attr_name = target.value.id, target.attr
-                if isinstance(node, ast.Assign) and not self._reads_back(node.value, name, attr_name, scope, pos(node)):
+                if isinstance(node, ast.Assign) and not self._reads_back(
+                    node.value, name, attr_name, scope, pos(node)
+                ):
                     continue
                 origin = self.orm_origin(target.value, scope)
-                if origin is None or origin.model is None or origin.via == "new" or origin.session is None:
+                if (
+                    origin is None
+                    or origin.model is None
+                    or origin.via == "new"
+                    or origin.session is None
+                ):
                     continue
                 attr = self.project.attr(origin.model, attr_name)
                 if attr is None or attr.relationship:
                     continue
-                if (origin.statement and origin.statement.for_update) or self.project.flag(origin.model, "version_id"):
+                if (origin.statement and origin.statement.for_update) or self.project.flag(
+                    origin.model, "version_id"
+                ):
                     continue
                 self.report(node, "SQA309", f"{name}.{attr_name}")
 
@@ -2605,13 +2970,26 @@ class Checker:
         if not isinstance(value, ast.BinOp):
             return False
         for sub in ast.walk(value):
-            if isinstance(sub, ast.Attribute) and sub.attr == attr and isinstance(sub.value, ast.Name) and sub.value.id == name:
+            if (
+                isinstance(sub, ast.Attribute)
+                and sub.attr == attr
+                and isinstance(sub.value, ast.Name)
+                and sub.value.id == name
+            ):
                 return True
             if isinstance(sub, ast.Name):
                 binding = scope.lookup(sub.id, at)
-                if binding is not None and binding.kind == "assign" and isinstance(binding.value, ast.Attribute):
+                if (
+                    binding is not None
+                    and binding.kind == "assign"
+                    and isinstance(binding.value, ast.Attribute)
+                ):
                     read = binding.value
-                    if read.attr == attr and isinstance(read.value, ast.Name) and read.value.id == name:
+                    if (
+                        read.attr == attr
+                        and isinstance(read.value, ast.Name)
+                        and read.value.id == name
+                    ):
                         return True
         return False
 
@@ -2627,9 +3005,13 @@ class Checker:
                     kind = self.an.kind(arg, scope, pos(node))
                     if kind is not None and kind.type in ("engine", "connection"):
                         self.report(node, "SQA402")
-            elif name == "inspect" and node.args and (
-                self.module.imported_from("inspect", "sqlalchemy")
-                or (dotted(node.func) or "").startswith(("sa.", "sqlalchemy."))
+            elif (
+                name == "inspect"
+                and node.args
+                and (
+                    self.module.imported_from("inspect", "sqlalchemy")
+                    or (dotted(node.func) or "").startswith(("sa.", "sqlalchemy."))
+                )
             ):
                 kind = self.an.kind(node.args[0], scope, pos(node))
                 if kind is not None and kind.type in ("engine", "connection"):
@@ -2645,16 +3027,24 @@ class Checker:
         for node in scope.of_type(ast.Call):
             assert isinstance(node, ast.Call)
             name = dotted(node.func) or ""
-            if not (name.endswith(("event.listen", "event.listens_for")) or (
-                name in ("listen", "listens_for") and self.module.imported_from(name, "sqlalchemy")
-            )):
+            if not (
+                name.endswith(("event.listen", "event.listens_for"))
+                or (
+                    name in ("listen", "listens_for")
+                    and self.module.imported_from(name, "sqlalchemy")
+                )
+            ):
                 continue
             if not node.args:
                 continue
             target = node.args[0]
             kind = self.an.kind(target, scope, pos(node))
-            if (kind is not None and kind.type in ("engine", "connection", "session", "sessionmaker")) or (
-                isinstance(target, ast.Name) and target.id in ("AsyncSession", "AsyncEngine", "AsyncConnection")
+            if (
+                kind is not None
+                and kind.type in ("engine", "connection", "session", "sessionmaker")
+            ) or (
+                isinstance(target, ast.Name)
+                and target.id in ("AsyncSession", "AsyncEngine", "AsyncConnection")
             ):
                 self.report(node, "SQA406", ast.unparse(target))
 
@@ -2729,7 +3119,11 @@ class Checker:
                 return self._formatted(binding.value, scope.owner(binding), depth + 1)
             return False
         for before, value in self._interpolations(expr):
-            if value is not None and _value_position(before) and not self._safe_interpolation(value, scope):
+            if (
+                value is not None
+                and _value_position(before)
+                and not self._safe_interpolation(value, scope)
+            ):
                 return True
         return False
 
@@ -2757,21 +3151,38 @@ class Checker:
                 else:
                     found.append((text_, part))
                     text_ += "?"
-            if not any(const_str(p) is not None or isinstance(p, ast.JoinedStr) for p in _concat_parts(expr)):
+            if not any(
+                const_str(p) is not None or isinstance(p, ast.JoinedStr)
+                for p in _concat_parts(expr)
+            ):
                 return []
         elif isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Mod):
             template = const_str(expr.left)
             if template is not None:
                 values = expr.right.elts if isinstance(expr.right, ast.Tuple) else [expr.right]
-                for index, match in enumerate(re.finditer(r"%(\([^)]*\))?[-#0 +]*\d*(\.\d+)?[sdifr]", template)):
-                    value = values[index] if index < len(values) and not isinstance(expr.right, ast.Dict) else expr.right
+                for index, match in enumerate(
+                    re.finditer(r"%(\([^)]*\))?[-#0 +]*\d*(\.\d+)?[sdifr]", template)
+                ):
+                    value = (
+                        values[index]
+                        if index < len(values) and not isinstance(expr.right, ast.Dict)
+                        else expr.right
+                    )
                     found.append((template[: match.start()], value))
-        elif isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and expr.func.attr == "format":
+        elif (
+            isinstance(expr, ast.Call)
+            and isinstance(expr.func, ast.Attribute)
+            and expr.func.attr == "format"
+        ):
             template = const_str(expr.func.value)
             if template is not None:
                 arguments = [*expr.args, *(k.value for k in expr.keywords)]
                 for index, match in enumerate(re.finditer(r"\{[^{}]*\}", template)):
-                    value = arguments[index] if index < len(arguments) else (arguments[0] if arguments else None)
+                    value = (
+                        arguments[index]
+                        if index < len(arguments)
+                        else (arguments[0] if arguments else None)
+                    )
                     found.append((template[: match.start()], value))
         return found
 
@@ -2790,7 +3201,9 @@ class Checker:
                 return True
         if isinstance(expr, ast.Attribute) and expr.attr in ("__tablename__", "fullname"):
             return True
-        if isinstance(expr, ast.Name | ast.Attribute) and IDENTIFIER_NAME.search(last_name(expr) or ""):
+        if isinstance(expr, ast.Name | ast.Attribute) and IDENTIFIER_NAME.search(
+            last_name(expr) or ""
+        ):
             return True  # a table/column name: identifiers cannot be bound parameters
         if isinstance(expr, ast.Call):
             name = last_name(expr) or ""
@@ -2813,7 +3226,9 @@ class Checker:
                     self.report(node, "SQA502", ast.unparse(pattern)[:40])
             elif method in LIKE_HELPERS:
                 autoescape = kwarg(call, "autoescape")
-                if (autoescape is not None and not _is_false(autoescape)) or kwarg(call, "escape") is not None:
+                if (autoescape is not None and not _is_false(autoescape)) or kwarg(
+                    call, "escape"
+                ) is not None:
                     continue
                 if const_str(pattern) is not None or isinstance(pattern, ast.Constant):
                     continue
@@ -2823,7 +3238,10 @@ class Checker:
     def _wraps_value_in_wildcards(self, pattern: ast.expr, scope: Scope, depth: int = 0) -> bool:
         if isinstance(pattern, ast.JoinedStr):
             literal = "".join(const_str(v) or "" for v in pattern.values)
-            has_value = any(isinstance(v, ast.FormattedValue) and not isinstance(v.value, ast.Constant) for v in pattern.values)
+            has_value = any(
+                isinstance(v, ast.FormattedValue) and not isinstance(v.value, ast.Constant)
+                for v in pattern.values
+            )
             return has_value and "%" in literal
         if isinstance(pattern, ast.BinOp) and isinstance(pattern.op, ast.Add):
             parts = _concat_parts(pattern)
@@ -2832,12 +3250,18 @@ class Checker:
         if isinstance(pattern, ast.BinOp) and isinstance(pattern.op, ast.Mod):
             template = const_str(pattern.left) or ""
             return "%%" in template
-        if isinstance(pattern, ast.Call) and isinstance(pattern.func, ast.Attribute) and pattern.func.attr == "format":
+        if (
+            isinstance(pattern, ast.Call)
+            and isinstance(pattern.func, ast.Attribute)
+            and pattern.func.attr == "format"
+        ):
             return "%" in (const_str(pattern.func.value) or "")
         if isinstance(pattern, ast.Name) and depth < 3:
             binding = scope.lookup(pattern.id, pos(pattern))
             if binding is not None and binding.kind == "assign" and binding.value is not None:
-                return self._wraps_value_in_wildcards(binding.value, scope.owner(binding), depth + 1)
+                return self._wraps_value_in_wildcards(
+                    binding.value, scope.owner(binding), depth + 1
+                )
         return False
 
     def _string_column(self, receiver: ast.expr, near: ast.AST) -> bool:
@@ -2865,7 +3289,9 @@ class Checker:
     def _check_order(self, statement: Statement, where: ast.AST, scope: Scope) -> None:
         terms = statement.order_by or []
         if not terms:
-            if statement.entities and all(self._entity_model(e, where) is not None for e in statement.entities):
+            if statement.entities and all(
+                self._entity_model(e, where) is not None for e in statement.entities
+            ):
                 self.report(where, "SQA503", "no ORDER BY")
             return
         seen_columns: dict[int, set[str]] = {}
@@ -2885,7 +3311,12 @@ class Checker:
             models[id(model)] = model
             seen_columns.setdefault(id(model), set()).add(column.attr)
         for key, model in models.items():
-            pk = {name for m in self.project.ancestors(model) for name, a in m.attrs.items() if a.primary_key}
+            pk = {
+                name
+                for m in self.project.ancestors(model)
+                for name, a in m.attrs.items()
+                if a.primary_key
+            }
             if not pk or self.project.flag(model, "mapper_pk") or model.declared_table:
                 return  # keys declared elsewhere
             if pk <= seen_columns[key]:
@@ -2905,9 +3336,20 @@ class Checker:
         for node in scope.of_type(ast.Call):
             assert isinstance(node, ast.Call)
             name = last_name(node)
-            if name not in ("where", "filter", "having", "and_", "or_", "not_", "join", "outerjoin"):
+            if name not in (
+                "where",
+                "filter",
+                "having",
+                "and_",
+                "or_",
+                "not_",
+                "join",
+                "outerjoin",
+            ):
                 continue
-            if name in ("where", "filter", "having", "join", "outerjoin") and not isinstance(node.func, ast.Attribute):
+            if name in ("where", "filter", "having", "join", "outerjoin") and not isinstance(
+                node.func, ast.Attribute
+            ):
                 continue
             for arg in node.args:
                 bad = self._python_operator(arg, node)
@@ -2915,13 +3357,22 @@ class Checker:
                     self.report(bad, "SQA504", ast.unparse(bad)[:50])
 
     def _python_operator(self, expr: ast.expr, near: ast.AST) -> ast.expr | None:
-        if isinstance(expr, ast.BoolOp) and any(self._mentions_column(v, near) for v in expr.values):
+        if isinstance(expr, ast.BoolOp) and any(
+            self._mentions_column(v, near) for v in expr.values
+        ):
             return expr
-        if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.Not) and self._mentions_column(expr.operand, near):
+        if (
+            isinstance(expr, ast.UnaryOp)
+            and isinstance(expr.op, ast.Not)
+            and self._mentions_column(expr.operand, near)
+        ):
             return expr
-        if isinstance(expr, ast.Compare) and any(isinstance(op, ast.Is | ast.IsNot) for op in expr.ops):
-            if any(self._is_column(e, near) for e in [expr.left, *expr.comparators]):
-                return expr
+        if (
+            isinstance(expr, ast.Compare)
+            and any(isinstance(op, ast.Is | ast.IsNot) for op in expr.ops)
+            and any(self._is_column(e, near) for e in [expr.left, *expr.comparators])
+        ):
+            return expr
         return None
 
     def _is_column(self, expr: ast.expr, near: ast.AST) -> bool:
@@ -2944,11 +3395,19 @@ class Checker:
     def check_statement_per_item(self, scope: Scope) -> None:
         if not scope.is_async:
             return
-        for loop in scope.of_type((ast.For, ast.AsyncFor, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+        for loop in scope.of_type(
+            (ast.For, ast.AsyncFor, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+        ):
             if isinstance(loop, ast.For | ast.AsyncFor):
-                iterable, target, body_nodes = loop.iter, loop.target, list(self._body_nodes(loop.body))
+                iterable, target, body_nodes = (
+                    loop.iter,
+                    loop.target,
+                    list(self._body_nodes(loop.body)),
+                )
             else:
-                assert isinstance(loop, ast.ListComp | ast.SetComp | ast.DictComp | ast.GeneratorExp)
+                assert isinstance(
+                    loop, ast.ListComp | ast.SetComp | ast.DictComp | ast.GeneratorExp
+                )
                 generator = loop.generators[0]
                 iterable, target = generator.iter, generator.target
                 elements = [loop.key, loop.value] if isinstance(loop, ast.DictComp) else [loop.elt]
@@ -2983,14 +3442,32 @@ class Checker:
         if isinstance(iterable, ast.List | ast.Tuple | ast.Set | ast.Constant | ast.Dict):
             return False
         names = {n.id.lower() for n in names_in(target)}
-        if any(word in name for name in names for word in ("batch", "chunk", "page", "attempt", "retry")):
+        if any(
+            word in name
+            for name in names
+            for word in ("batch", "chunk", "page", "attempt", "retry")
+        ):
             return False
         text_ = ast.unparse(iterable).lower()
         if any(word in text_ for word in ("range(", "batch", "chunk", "partitions", "page")):
             return False
-        if isinstance(iterable, ast.Call) and last_name(iterable) in ("range", "count", "items", "keys"):
+        if isinstance(iterable, ast.Call) and last_name(iterable) in (
+            "range",
+            "count",
+            "items",
+            "keys",
+        ):
             return False  # counters, and the fields of one record
-        return self._from_parameter(iterable, scope, 0) or self._origin_of_rows(iterable, scope, 0) is not None
+        if isinstance(iterable, ast.Name):
+            binding = scope.lookup(iterable.id, pos(iterable))
+            annotation = strip_optional(binding.annotation) if binding is not None else None
+            head = annotation.value if isinstance(annotation, ast.Subscript) else annotation
+            if re.search(r"dict|mapping", last_name(head) or "", re.IGNORECASE):
+                return False  # the fields of one record
+        return (
+            self._from_parameter(iterable, scope, 0)
+            or self._origin_of_rows(iterable, scope, 0) is not None
+        )
 
     # ------------------------------------------------------------ SQA601-604 the mapping itself
 
@@ -3001,9 +3478,17 @@ class Checker:
             for attr in model.attrs.values():
                 if attr.relationship and attr.back_populates and attr.target:
                     target = self.project.model(attr.target, self.module, model.node)
-                    if target is not None and self.project.bases_known(target):
-                        if self.project.attr(target, attr.back_populates) is None and not self._has_any(target, attr.back_populates):
-                            self.report(attr.node or model.node, "SQA601", f"{attr.target}.{attr.back_populates}")
+                    if (
+                        target is not None
+                        and self.project.bases_known(target)
+                        and self.project.attr(target, attr.back_populates) is None
+                        and not self._has_any(target, attr.back_populates)
+                    ):
+                        self.report(
+                            attr.node or model.node,
+                            "SQA601",
+                            f"{attr.target}.{attr.back_populates}",
+                        )
             self._check_ambiguous(model)
             self._check_primary_key(model)
             self._check_column_types(model)
@@ -3019,7 +3504,11 @@ class Checker:
                 return True
         for module in self.project.modules:
             for node in ast.walk(module.tree):
-                if isinstance(node, ast.keyword) and node.arg == "backref" and const_str(node.value) == name:
+                if (
+                    isinstance(node, ast.keyword)
+                    and node.arg == "backref"
+                    and const_str(node.value) == name
+                ):
                     return True
         return False
 
@@ -3031,7 +3520,11 @@ class Checker:
             if target is None or not target.tablename:
                 continue
             mine = [a for a in model.attrs.values() if a.foreign_table == target.tablename]
-            theirs = [a for a in target.attrs.values() if a.foreign_table == model.tablename] if model.tablename else []
+            theirs = (
+                [a for a in target.attrs.values() if a.foreign_table == model.tablename]
+                if model.tablename
+                else []
+            )
             if len(mine) >= 2 or (attr.collection and len(theirs) >= 2):
                 self.report(attr.node or model.node, "SQA602", f"{model.name}.{attr.name}")
 
@@ -3039,11 +3532,19 @@ class Checker:
         if not model.tablename or model.declared_table or not self.project.bases_known(model):
             return
         for ancestor in self.project.ancestors(model):
-            if ancestor.mapper_pk or ancestor.declared_table or any(a.primary_key for a in ancestor.attrs.values()):
+            if (
+                ancestor.mapper_pk
+                or ancestor.declared_table
+                or any(a.primary_key for a in ancestor.attrs.values())
+            ):
                 return
-            if any(
-                isinstance(stmt, ast.Expr | ast.FunctionDef) or _assigns_dunder(stmt) for stmt in ancestor.node.body
-            ) and ancestor is not model:
+            if (
+                any(
+                    isinstance(stmt, ast.Expr | ast.FunctionDef) or _assigns_dunder(stmt)
+                    for stmt in ancestor.node.body
+                )
+                and ancestor is not model
+            ):
                 continue
         self.report(model.node, "SQA603", model.name)
 
@@ -3055,14 +3556,31 @@ class Checker:
             if attr.relationship or attr.has_sql_type or attr.python_type is None:
                 continue
             python_type = attr.python_type
-            head = last_name(python_type.value if isinstance(python_type, ast.Subscript) else python_type)
-            if head not in ("dict", "Dict", "list", "List", "set", "Set", "tuple", "Tuple", "Any", "object"):
+            head = last_name(
+                python_type.value if isinstance(python_type, ast.Subscript) else python_type
+            )
+            if head not in (
+                "dict",
+                "Dict",
+                "list",
+                "List",
+                "set",
+                "Set",
+                "tuple",
+                "Tuple",
+                "Any",
+                "object",
+            ):
                 continue
             if ast.unparse(python_type) in mapped_keys or (head or "") in mapped_keys:
                 continue
             if isinstance(attr.node, ast.Call) and last_name(attr.node) in RELATIONSHIP_CALLS:
                 continue
-            self.report(attr.node or model.node, "SQA604", f"{model.name}.{attr.name}: {ast.unparse(python_type)}")
+            self.report(
+                attr.node or model.node,
+                "SQA604",
+                f"{model.name}.{attr.name}: {ast.unparse(python_type)}",
+            )
 
 
 @dataclass
@@ -3114,16 +3632,25 @@ def _concat_parts(expr: ast.expr) -> list[ast.expr]:
 def _order_column(term: ast.expr) -> ast.Attribute | None:
     node: ast.AST = term
     for _ in range(4):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in (
-            "desc",
-            "asc",
-            "nulls_last",
-            "nulls_first",
-            "nullslast",
-            "nullsfirst",
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr
+            in (
+                "desc",
+                "asc",
+                "nulls_last",
+                "nulls_first",
+                "nullslast",
+                "nullsfirst",
+            )
         ):
             node = node.func.value
-        elif isinstance(node, ast.Call) and last_name(node) in ("desc", "asc", "nulls_last", "nulls_first") and node.args:
+        elif (
+            isinstance(node, ast.Call)
+            and last_name(node) in ("desc", "asc", "nulls_last", "nulls_first")
+            and node.args
+        ):
             node = node.args[0]
         else:
             break
@@ -3139,7 +3666,18 @@ def walk_scope_stmt(stmt: ast.AST) -> Iterator[ast.AST]:
             yield from walk_scope_stmt(child)
 
 
-ROUTE_DECORATORS = {"get", "post", "put", "patch", "delete", "route", "api_route", "websocket", "head", "options"}
+ROUTE_DECORATORS = {
+    "get",
+    "post",
+    "put",
+    "patch",
+    "delete",
+    "route",
+    "api_route",
+    "websocket",
+    "head",
+    "options",
+}
 FOREIGN_IO_CALLS = {
     "asyncio.sleep",
     "anyio.sleep",
@@ -3153,10 +3691,40 @@ FOREIGN_IO_CALLS = {
     "asyncio.create_subprocess_shell",
     "asyncio.open_connection",
 }
-HTTP_METHODS = {"get", "post", "put", "patch", "delete", "request", "send", "head", "stream", "fetch"}
-AWAITING_CALLS = {"gather", "create_task", "ensure_future", "wait_for", "shield", "wait", "run", "start_soon", "as_completed"}
+HTTP_METHODS = {
+    "get",
+    "post",
+    "put",
+    "patch",
+    "delete",
+    "request",
+    "send",
+    "head",
+    "stream",
+    "fetch",
+}
+AWAITING_CALLS = {
+    "gather",
+    "create_task",
+    "ensure_future",
+    "wait_for",
+    "shield",
+    "wait",
+    "run",
+    "start_soon",
+    "as_completed",
+}
 ONE_ROW = {"scalar_one", "scalar_one_or_none", "scalar", "first", "one", "one_or_none"}
-CONSUMING = {"all", "fetchall", "one", "one_or_none", "first", "scalar", "scalar_one", "scalar_one_or_none"}
+CONSUMING = {
+    "all",
+    "fetchall",
+    "one",
+    "one_or_none",
+    "first",
+    "scalar",
+    "scalar_one",
+    "scalar_one_or_none",
+}
 DB_ERRORS = {
     "IntegrityError",
     "DBAPIError",
@@ -3170,10 +3738,42 @@ DB_ERRORS = {
     "InternalError",
     "NotSupportedError",
 }
-DRIVER_MODULES = {"asyncpg", "aiosqlite", "sqlite3", "aiomysql", "pymysql", "asyncmy", "psycopg", "psycopg2", "oracledb", "aioodbc", "pyodbc"}
-ASYNC_DRIVERS = {"asyncpg", "psycopg", "psycopg_async", "aiosqlite", "aiomysql", "asyncmy", "aioodbc", "oracledb", "oracledb_async", "pysqlite_async"}
+DRIVER_MODULES = {
+    "asyncpg",
+    "aiosqlite",
+    "sqlite3",
+    "aiomysql",
+    "pymysql",
+    "asyncmy",
+    "psycopg",
+    "psycopg2",
+    "oracledb",
+    "aioodbc",
+    "pyodbc",
+}
+ASYNC_DRIVERS = {
+    "asyncpg",
+    "psycopg",
+    "psycopg_async",
+    "aiosqlite",
+    "aiomysql",
+    "asyncmy",
+    "aioodbc",
+    "oracledb",
+    "oracledb_async",
+    "pysqlite_async",
+}
 ASYNC_ONLY_DRIVERS = {"asyncpg", "aiosqlite", "aiomysql", "asyncmy", "psycopg_async", "aioodbc"}
-LIKE_HELPERS = {"contains", "icontains", "startswith", "istartswith", "endswith", "iendswith", "not_contains", "not_icontains"}
+LIKE_HELPERS = {
+    "contains",
+    "icontains",
+    "startswith",
+    "istartswith",
+    "endswith",
+    "iendswith",
+    "not_contains",
+    "not_icontains",
+}
 EXECUTING = {"execute", "scalars", "scalar", "stream", "stream_scalars", "exec"}
 PER_ITEM_METHODS = {"execute", "scalar", "scalars", "get", "get_one", "flush", "refresh", "merge"}
 
@@ -3255,7 +3855,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="files or folders to check")
-    parser.add_argument("--json", action="store_true", help="print one JSON object: findings and errors")
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON object: findings and errors"
+    )
     parser.add_argument(
         "--select", metavar="CODES", help="only these rules, comma-separated (e.g. SQA101,SQA202)"
     )
