@@ -378,7 +378,7 @@ def pos(node: ast.AST) -> Pos:
 
 
 def end(node: ast.AST) -> Pos:
-    line: int = getattr(node, "end_lineno", None) or getattr(node, "lineno", 0)
+    line: int = getattr(node, "end_lineno", None) or pos(node)[0]
     col: int = getattr(node, "end_col_offset", None) or 0
     return (line, col)
 
