@@ -5,7 +5,7 @@
 # when run on its own, e.g. `curl -fsSL .../install.sh | bash`). Run with --help for usage.
 #
 # Safety rules, all enforced below:
-#   * copies only the payload (SKILL.md, references/, examples/ without caches);
+#   * copies only the payload (SKILL.md, references/, examples/, scripts/ without caches);
 #   * writes only inside the skill directory, its hidden staging/backup siblings in the
 #     skills directory, and the skills directory's own parents when they are missing;
 #   * never writes through a symbolic link and never touches a directory that holds another
@@ -106,7 +106,7 @@ usage() {
 Usage: install.sh [--project [DIR] | --dest DIR] [--from URL] [--ref REF]
                   [--dry-run] [--force] [--uninstall]
 
-Install the "$SKILL_NAME" Agent Skill (SKILL.md, references/, examples/).
+Install the "$SKILL_NAME" Agent Skill (SKILL.md, references/, examples/, scripts/).
 
 Where (pick one; default: personal):
   (default)         ~/.claude/skills/$SKILL_NAME/ - every project, for you
@@ -591,7 +591,7 @@ version_of() {
 }
 
 # collect_payload: PAYLOAD_SUMS = "SHA256  PATH" for SKILL.md and every file under
-# references/ and examples/, hidden files, caches, databases and *.egg-info left out.
+# references/, examples/ and scripts/, hidden files, caches, databases and *.egg-info left out.
 collect_payload() {
     local top listing line kind rel files="SKILL.md" name
     [[ ! -L $SRC/SKILL.md && -f $SRC/SKILL.md ]] || die "no SKILL.md (a regular file) in $SRC"
@@ -599,7 +599,7 @@ collect_payload() {
     if [[ $name != "$SKILL_NAME" ]]; then
         die "the source SKILL.md at $SRC declares name: '${name}', not '$SKILL_NAME'; refusing"
     fi
-    for top in references examples; do
+    for top in references examples scripts; do
         if [[ -L $SRC/$top ]]; then
             die "the source's $top/ is a symbolic link; refusing to copy through it: $SRC/$top"
         fi

@@ -880,10 +880,10 @@ def test_shellcheck_clean() -> None:
 
 
 def _real_payload(root: Path) -> dict[str, str]:
-    """What install.sh must copy from root: SKILL.md, references/ and examples/ without hidden
-    files, caches, databases and egg-info."""
+    """What install.sh must copy from root: SKILL.md, references/, examples/ and scripts/
+    without hidden files, caches, databases and egg-info."""
     found = {"SKILL.md": (root / "SKILL.md").read_text()}
-    for top in ("references", "examples"):
+    for top in ("references", "examples", "scripts"):
         for path in sorted((root / top).rglob("*")):
             parts = path.relative_to(root).parts
             skipped = any(
@@ -907,7 +907,13 @@ def test_installs_the_real_repository_payload(sb: Sandbox) -> None:
     version = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["version"]
     assert_installed(target, _real_payload(REPO_ROOT), str(version))
     assert read_manifest(target)[0]["source"] == str(REPO_ROOT)
-    assert {p.name for p in target.iterdir()} <= {"SKILL.md", "references", "examples", MANIFEST}
+    assert {p.name for p in target.iterdir()} <= {
+        "SKILL.md",
+        "references",
+        "examples",
+        "scripts",
+        MANIFEST,
+    }
     assert f"Installed {SKILL}" in run.stdout
     new_in_repo = {p.name for p in REPO_ROOT.iterdir()} - before
     assert not {n for n in new_in_repo if SKILL in n or MANIFEST in n}, new_in_repo
