@@ -25,7 +25,9 @@ SCRIPT = ROOT / "scripts" / "check_async_sqlalchemy.py"
 HEADER = """
 import asyncio
 from sqlalchemy import ForeignKey, String, event, func, insert, select, text, update
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, selectinload
 
 
@@ -357,16 +359,13 @@ def test_session_of_unknown_origin_is_left_alone() -> None:
 
 
 def test_the_relationship_heuristic_respects_eager_loading_in_the_model() -> None:
-    assert (
-        codes(
-            """
+    assert codes(
+        """
             async def f(session: AsyncSession) -> int:
                 post = await session.get_one(Post, 1)
                 return post.author.id
             """
-        )
-        == ["SQA201"]
-    )
+    ) == ["SQA201"]
     assert (
         codes(
             """
@@ -454,7 +453,8 @@ def test_bad_input_is_reported_and_the_rest_is_still_checked(tmp_path: Path) -> 
     bad.write_text("async def f(session: 'AsyncSession'):\n    session.commit()\n")
     result = run(str(tmp_path / "broken.py"), str(bad))
     assert result.returncode == 1  # findings win over errors, and both are printed
-    assert "SQA106" in result.stdout and "cannot parse" in result.stderr
+    assert "SQA106" in result.stdout
+    assert "cannot parse" in result.stderr
 
 
 def test_help_lists_every_rule_and_select_rejects_unknown_codes() -> None:

@@ -87,8 +87,10 @@ def findings_by_place() -> dict[tuple[str, str], set[str]]:
         path = Path(finding.path).resolve()
         tree = trees.setdefault(finding.path, ast.parse(path.read_text()))
         where = qualified_name(tree, finding.line, finding.col)
-        module = path.relative_to(ERRORS).with_suffix("").as_posix() if path.parent == ERRORS else (
-            "examples/" + path.relative_to(EXAMPLES).as_posix()
+        module = (
+            path.relative_to(ERRORS).with_suffix("").as_posix()
+            if path.parent == ERRORS
+            else ("examples/" + path.relative_to(EXAMPLES).as_posix())
         )
         places[(module, where)].add(f"{finding.code} at line {finding.line}")
     return dict(places)
@@ -133,7 +135,9 @@ def test_detectable_wrong_pattern_is_flagged_by_its_rule_inside_it(pattern: str)
     family = pattern.split(".", 1)[0]
     found = found_in(family, entry.at)
     codes = {item.split()[0] for item in found}
-    assert codes == entry.rules, f"{pattern}: expected {sorted(entry.rules)} in {entry.at}, got {found}"
+    assert codes == entry.rules, (
+        f"{pattern}: expected {sorted(entry.rules)} in {entry.at}, got {found}"
+    )
 
 
 def test_no_finding_outside_the_wrong_patterns() -> None:
@@ -159,8 +163,9 @@ def test_recall_on_the_detectable_patterns_is_complete() -> None:
         for key, entry in expected.items()
         if {c.split()[0] for c in found_in(key.split(".", 1)[0], entry.at)} >= entry.rules
     ]
+    total = len(expected) + len(not_detectable)
     print(
         f"\nrecall {len(hit)}/{len(expected)} detectable wrong patterns "
-        f"({len(not_detectable)} of {len(expected) + len(not_detectable)} not detectable statically)"
+        f"({len(not_detectable)} of {total} not detectable statically)"
     )
     assert len(hit) == len(expected)
