@@ -526,3 +526,11 @@ def test_skill_md_tells_the_assistant_to_run_the_checker() -> None:
     assert len(lines) == 1, lines
     assert "After writing or changing database code" in lines[0]
     assert "--help" in lines[0]
+
+
+def test_speed_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    """benchmarks/checker_speed.py still works (its numbers are in tests/checker/README.md)."""
+    from benchmarks import checker_speed
+
+    assert checker_speed.main(["--quick", str(ROOT / "examples" / "errors")]) == 0
+    assert "lines/second" in capsys.readouterr().out
