@@ -96,10 +96,11 @@ RULES: dict[str, Rule] = {
         ),
         Rule(
             "SQA201",
-            "relationship-not-loaded",
-            "relationship read from an object whose query did not load it (heuristic)",
+            "attribute-not-loaded",
+            "relationship or deferred column read from an object whose query did not load it "
+            "(heuristic)",
             "load it in the query: `.options(selectinload(Model.rel))` (joinedload for "
-            "many-to-one), or `await session.refresh(obj, ['rel'])`",
+            "many-to-one, undefer() for a column), or `await session.refresh(obj, ['attr'])`",
             _ERR + "missinggreenlet-lazy-loaded-relationship",
             heuristic=True,
         ),
@@ -197,6 +198,14 @@ RULES: dict[str, Rule] = {
             "compute in SQL: `update(M).values(n=M.n + 1)`; or lock the read "
             "(`with_for_update()`), or a version_id_col",
             "references/production.md#conflicting-writes-retry-the-transaction",
+        ),
+        Rule(
+            "SQA310",
+            "json-changed-in-place",
+            "JSON column changed in place: the ORM does not see it, nothing is saved",
+            "assign a new value (`obj.data = {**obj.data, 'k': v}`), call "
+            "`flag_modified(obj, 'data')`, or map it with `MutableDict.as_mutable(JSON)`",
+            _ERR + "silent-bugs-wrong-results-no-error",
         ),
         Rule(
             "SQA401",
@@ -508,6 +517,7 @@ def annotation_args(annotation: ast.expr) -> list[ast.expr]:
 # ------------------------------------------------------------------------------------ models
 
 EAGER_LAZY = {"selectin", "joined", "subquery", "immediate", "noload", "dynamic", "write_only"}
+JSON_TYPES = {"JSON", "JSONB"}
 STRING_TYPES = {
     "String",
     "Text",
@@ -542,6 +552,8 @@ class Attr:
     foreign_table: str | None = None
     python_type: ast.expr | None = None  # the X of Mapped[X] for plain columns without a type
     has_sql_type: bool = False
+    deferred: bool = False  # loaded on first access: IO under asyncio
+    json: bool = False  # a JSON column whose in-place changes are not tracked
     node: ast.AST | None = None
 
 
@@ -874,6 +886,15 @@ def _attr(
     if python_type is not None and last_name(python_type) == "str":
         attr.string = True
     for column in column_calls:
+        deferred = kwarg(column, "deferred")
+        if last_name(column) == "deferred" or (
+            isinstance(deferred, ast.Constant) and deferred.value
+        ):
+            attr.deferred = True
+        sql_types = [last_name(a) for a in [*column.args, kwarg(column, "type_")] if a is not None]
+        mutable = any("Mutable" in (dotted(a) or ast.unparse(a)) for a in column.args)
+        if any(t in JSON_TYPES for t in sql_types) and not mutable:
+            attr.json = True
         pk = kwarg(column, "primary_key")
         if isinstance(pk, ast.Constant) and pk.value:
             attr.primary_key = True
@@ -1447,7 +1468,7 @@ class Analyzer:
                     continue
                 for sub in ast.walk(arg):
                     if isinstance(sub, ast.Call) and last_name(sub) in LOADERS and sub.args:
-                        info.loaders.append((last_name(sub) or "", sub.args[0]))
+                        info.loaders.extend((last_name(sub) or "", a) for a in sub.args)
                     elif isinstance(sub, ast.Call) and last_name(sub) in LOADERS:
                         info.options_unknown = True
         elif method == "order_by":
@@ -1473,6 +1494,7 @@ class Analyzer:
 
 
 LOADERS = {
+    "undefer_group",
     "selectinload",
     "joinedload",
     "subqueryload",
@@ -1570,6 +1592,7 @@ class Checker:
                 self.check_results,
                 self.check_driver_exception,
                 self.check_lost_update,
+                self.check_json_in_place,
                 self.check_sync_api,
                 self.check_events,
                 self.check_urls,
@@ -2088,7 +2111,8 @@ class Checker:
                                     and last_name(sub) in LOADERS
                                     and sub.args
                                 ):
-                                    statement.loaders.append((last_name(sub) or "", sub.args[0]))
+                                    name = last_name(sub) or ""
+                                    statement.loaders.extend((name, a) for a in sub.args)
                     elif options is not None:
                         statement.options_unknown = True
                     wfu = kwarg(call, "with_for_update")
@@ -2176,19 +2200,40 @@ class Checker:
             ):
                 continue
             attr = self.project.attr(origin.model, node.attr)
-            if attr is None or not attr.relationship or attr.lazy in EAGER_LAZY:
-                continue
             statement = origin.statement
-            if statement.options_unknown:
+            if attr is None or statement.options_unknown:
                 continue
-            if any(
-                loader in LOADING and self._names_attr(target, node.attr)
-                for loader, target in statement.loaders
-            ):
+            if attr.relationship:
+                if attr.lazy in EAGER_LAZY or any(
+                    loader in LOADING and self._names_attr(target, node.attr)
+                    for loader, target in statement.loaders
+                ):
+                    continue
+            elif not self._column_deferred(attr, statement):
                 continue
             if self._loaded_later(node, origin, scope) or self._catches_load_error(node):
                 continue
             self.report(node, "SQA201", f"{node.value.id}.{node.attr}")
+
+    def _column_deferred(self, attr: Attr, statement: Statement) -> bool:
+        """A column the query leaves unloaded: deferred in the model (and not undeferred), or
+        left out of a load_only()."""
+        if any(
+            loader in ("undefer", "undefer_group") and self._names_attr(target, attr.name)
+            for loader, target in statement.loaders
+        ) or any(loader == "undefer_group" for loader, _ in statement.loaders):
+            return False
+        if attr.deferred or any(
+            loader == "defer" and self._names_attr(target, attr.name)
+            for loader, target in statement.loaders
+        ):
+            return True
+        only = [target for loader, target in statement.loaders if loader == "load_only"]
+        return (
+            bool(only)
+            and not attr.primary_key
+            and not any(self._names_attr(target, attr.name) for target in only)
+        )
 
     def _names_attr(self, target: ast.expr, attr: str) -> bool:
         if isinstance(target, ast.Attribute):
@@ -2993,6 +3038,53 @@ class Checker:
                         return True
         return False
 
+    # ------------------------------------------------------- SQA310 JSON changed in place
+
+    def check_json_in_place(self, scope: Scope) -> None:
+        for node in scope.nodes:
+            column: ast.Attribute | None = None
+            if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Store | ast.Del):
+                column = node.value if isinstance(node.value, ast.Attribute) else None
+            elif (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in IN_PLACE_METHODS
+                and isinstance(node.func.value, ast.Attribute)
+            ):
+                column = node.func.value
+            if column is None or not isinstance(column.value, ast.Name):
+                continue
+            origin = self.orm_origin(column.value, scope)
+            if origin is None or origin.model is None or origin.via == "new":
+                continue  # a new object is inserted with whatever it holds at the flush
+            attr = self.project.attr(origin.model, column.attr)
+            if attr is None or not attr.json:
+                continue
+            if self._json_flagged(column.value.id, column.attr, pos(node), scope):
+                continue
+            self.report(node, "SQA310", f"{column.value.id}.{column.attr}")
+
+    def _json_flagged(self, name: str, attr: str, at: Pos, scope: Scope) -> bool:
+        """flag_modified(obj, "attr") or a new value assigned to obj.attr after the change."""
+        for node in scope.nodes:
+            if pos(node) <= at:
+                continue
+            if (
+                isinstance(node, ast.Call)
+                and last_name(node) == "flag_modified"
+                and any(isinstance(a, ast.Name) and a.id == name for a in node.args[:1])
+            ):
+                return True
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.ctx, ast.Store)
+                and node.attr == attr
+                and isinstance(node.value, ast.Name)
+                and node.value.id == name
+            ):
+                return True
+        return False
+
     # ------------------------------------------------- SQA402/403/405 sync API on async objects
 
     def check_sync_api(self, scope: Scope) -> None:
@@ -3773,6 +3865,21 @@ LIKE_HELPERS = {
     "iendswith",
     "not_contains",
     "not_icontains",
+}
+IN_PLACE_METHODS = {
+    "append",
+    "extend",
+    "insert",
+    "remove",
+    "pop",
+    "popitem",
+    "clear",
+    "update",
+    "setdefault",
+    "add",
+    "discard",
+    "sort",
+    "reverse",
 }
 EXECUTING = {"execute", "scalars", "scalar", "stream", "stream_scalars", "exec"}
 PER_ITEM_METHODS = {"execute", "scalar", "scalars", "get", "get_one", "flush", "refresh", "merge"}

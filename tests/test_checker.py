@@ -24,11 +24,14 @@ SCRIPT = ROOT / "scripts" / "check_async_sqlalchemy.py"
 
 HEADER = """
 import asyncio
-from sqlalchemy import ForeignKey, String, event, func, insert, select, text, update
+from sqlalchemy import JSON, ForeignKey, String, Text, event, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import (
     AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, selectinload
+from sqlalchemy.orm import (
+    DeclarativeBase, Mapped, mapped_column, relationship, selectinload, undefer
+)
+from sqlalchemy.orm.attributes import flag_modified
 
 
 class Base(DeclarativeBase):
@@ -49,6 +52,8 @@ class Post(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     author: Mapped[User] = relationship(back_populates="posts")
+    body: Mapped[str] = mapped_column(Text, deferred=True)
+    meta: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
 """
 
 
@@ -186,6 +191,35 @@ CASES: list[tuple[str, str, str]] = [
         """,
     ),
     (
+        "SQA201",
+        """
+        async def f(session: AsyncSession) -> str:
+            post = await session.get_one(Post, 1)
+            return post.body
+        """,
+        """
+        async def f(session: AsyncSession) -> str:
+            post = await session.get_one(Post, 1, options=[undefer(Post.body)])
+            return post.body
+        """,
+    ),
+    (
+        "SQA310",
+        """
+        async def tag(session: AsyncSession, post_id: int) -> None:
+            post = await session.get_one(Post, post_id)
+            post.meta["reviewed"] = "yes"
+            await session.commit()
+        """,
+        """
+        async def tag(session: AsyncSession, post_id: int) -> None:
+            post = await session.get_one(Post, post_id)
+            post.meta["reviewed"] = "yes"
+            flag_modified(post, "meta")
+            await session.commit()
+        """,
+    ),
+    (
         "SQA301",
         """
         async def f(session: AsyncSession) -> None:
@@ -317,7 +351,9 @@ CASES: list[tuple[str, str, str]] = [
 ]
 
 
-@pytest.mark.parametrize(("rule", "wrong", "right"), CASES, ids=[case[0] for case in CASES])
+@pytest.mark.parametrize(
+    ("rule", "wrong", "right"), CASES, ids=[f"{case[0]}-{n}" for n, case in enumerate(CASES)]
+)
 def test_rule_flags_the_mistake_and_not_the_fix(rule: str, wrong: str, right: str) -> None:
     assert codes(wrong) == [rule]
     assert codes(right) == []
