@@ -26,6 +26,7 @@ import json
 import os
 import re
 import sys
+import tokenize
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -3934,8 +3935,9 @@ def check_paths(paths: Sequence[str]) -> tuple[list[Finding], list[str]]:
     sources: dict[str, str] = {}
     for file in files:
         try:
-            sources[str(file)] = file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
+            with tokenize.open(file) as handle:  # honours a "# coding: ..." line (PEP 263)
+                sources[str(file)] = handle.read()
+        except (OSError, UnicodeDecodeError, SyntaxError) as exc:
             errors.append(f"{file}: cannot read: {exc}")
     findings, parse_errors = check_sources(sources)
     return findings, errors + parse_errors
@@ -3991,4 +3993,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    if sys.version_info < (3, 11):
+        sys.exit(f"check_async_sqlalchemy.py needs Python >= 3.11, this is {sys.version.split()[0]}")
     raise SystemExit(main())
