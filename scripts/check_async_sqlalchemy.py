@@ -3993,6 +3993,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    if sys.version_info < (3, 11):
-        sys.exit(f"check_async_sqlalchemy.py needs Python >= 3.11, this is {sys.version.split()[0]}")
+    # Users run it with whatever python3 they have: say so instead of failing midway.
+    if sys.version_info < (3, 11):  # noqa: UP036
+        sys.exit(f"check_async_sqlalchemy.py needs Python >= 3.11, not {sys.version.split()[0]}")
     raise SystemExit(main())
