@@ -169,3 +169,14 @@ def test_recall_on_the_detectable_patterns_is_complete() -> None:
         f"({len(not_detectable)} of {total} not detectable statically)"
     )
     assert len(hit) == len(expected)
+
+
+def test_report_states_the_recall() -> None:
+    expected, not_detectable = _classification()
+    total = len(expected) + len(not_detectable)
+    report = (ROOT / "tests" / "checker" / "README.md").read_text()
+    stated = (
+        f"Recall: **{len(expected)} of {len(expected)}** detectable wrong patterns "
+        f"({len(not_detectable)} of the {total} are not detectable statically)"
+    )
+    assert stated in " ".join(report.split()), f"tests/checker/README.md should say: {stated}"
