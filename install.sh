@@ -32,7 +32,7 @@ readonly MANIFEST_NAME=".install-manifest"
 readonly BACKUPS_NAME=".${SKILL_NAME}-backups"
 readonly PROG="install.sh"
 # What is copied besides SKILL.md: these top-level directories (hidden files and caches left out).
-PAYLOAD_DIRS=(references examples)
+PAYLOAD_DIRS=(references examples scripts)
 
 # Captured at top level: inside functions, and when the script comes from a pipe, it differs.
 SCRIPT_PATH=${BASH_SOURCE[0]:-}

@@ -956,6 +956,7 @@ def test_installs_the_real_repository_payload(sb: Sandbox) -> None:
     assert_installed(target, _real_payload(REPO_ROOT), str(version))
     assert read_manifest(target)[0]["source"] == str(REPO_ROOT)
     assert {p.name for p in target.iterdir()} <= {"SKILL.md", *payload_dirs(), MANIFEST}
+    assert (target / "scripts" / "check_async_sqlalchemy.py").is_file()  # the checker ships
     assert f"Installed {SKILL}" in run.stdout
     new_in_repo = {p.name for p in REPO_ROOT.iterdir()} - before
     assert not {n for n in new_in_repo if SKILL in n or MANIFEST in n}, new_in_repo
