@@ -58,4 +58,5 @@ def assert_missing_greenlet(outcome: Outcome, lane: Lane, sql: str, parameters: 
         assert outcome.cause is MissingGreenlet
     else:
         assert outcome.error is MissingGreenlet, outcome
-    assert outcome.message == expected_message(lane, sql, parameters)
+    expected = expected_message(lane, sql, parameters)
+    assert outcome.message == expected, f"\n got: {outcome.message!r}\nwant: {expected!r}"
