@@ -7,10 +7,20 @@ import gc
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import URL, Column, Integer, String, Text, select
+from sqlalchemy import URL, Column, ForeignKey, Integer, String, Text, select
 from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import DeclarativeBase, deferred, load_only, raiseload, selectinload
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    defer,
+    deferred,
+    load_only,
+    mapped_column,
+    raiseload,
+    relationship,
+    selectinload,
+)
 
 from examples import deferred as d
 from examples.deferred import Category, Product
@@ -106,6 +116,22 @@ async def test_load_only_raiseload_names_every_column_left_out(db: Seeded) -> No
             assert log.count == 0
 
 
+async def test_defer_with_raiseload_raises_the_same_text(db: Seeded) -> None:
+    database, ids = db
+    async with database.Session() as session:
+        stmt = (
+            select(Product)
+            .where(Product.id == ids[0])
+            .options(defer(Product.description, raiseload=True))
+        )
+        product = (await session.scalars(stmt)).one()
+        with count_statements(database.engine) as log:
+            outcome = await capture(read(product, "description"))
+        assert outcome.error is InvalidRequestError
+        assert outcome.message == "'Product.description' is not available due to raiseload=True"
+        assert log.count == 0
+
+
 async def test_deferred_raiseload_column_raises_before_any_sql(db: Seeded) -> None:
     database, ids = db
     async with database.Session() as session:
@@ -168,19 +194,22 @@ async def test_refresh_loads_a_raiseload_column_with_one_statement(db: Seeded) -
         assert log.count == 1
 
 
-async def test_raise_on_sql_answers_from_the_identity_map_with_no_sql(db: Seeded) -> None:
+@pytest.mark.parametrize("more", [0, 40])
+async def test_raise_on_sql_answers_from_the_identity_map_with_no_sql(
+    db: Seeded, more: int
+) -> None:
     database, _ = db
     async with database.Session() as session:
-        # 40 more products (rolled back with the session): still two statements.
+        # More products (rolled back with the session): still two statements.
         tools = (await session.scalars(select(Category).where(Category.name == "tools"))).one()
-        session.add_all(Product(name=f"tool {n}", category=tools) for n in range(40))
+        session.add_all(Product(name=f"tool {n}", category=tools) for n in range(more))
         await session.flush()
         session.expunge_all()
         with count_statements(database.engine) as log:
             grouped = await d.products_by_category(session)
         assert log.count == 2  # the categories, the products; no SELECT per product.category
         assert grouped["books"] == ["SQL"]
-        assert len(grouped["tools"]) == 42
+        assert sum(len(names) for names in grouped.values()) == 3 + more
 
 
 async def test_raise_on_sql_raises_when_the_target_is_not_in_the_session(db: Seeded) -> None:
@@ -218,6 +247,41 @@ async def test_raise_on_sql_reads_the_parent_after_selectinload_of_its_collectio
             pairs = {(p.category.name, p.name) for c in categories for p in c.products}
         assert log.count == 0
         assert ("books", "SQL") in pairs
+
+
+class ShelfBase(DeclarativeBase):
+    pass
+
+
+class Shelf(ShelfBase):
+    __tablename__ = "shelves"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    boxes: Mapped[list[Box]] = relationship(lazy="raise_on_sql")
+
+
+class Box(ShelfBase):
+    __tablename__ = "boxes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shelf_id: Mapped[int] = mapped_column(ForeignKey("shelves.id"))
+
+
+async def test_raise_on_sql_on_a_collection_raises_with_its_items_in_the_session(
+    lane: Lane,
+) -> None:
+    """The identity-map shortcut is a primary-key lookup: only a many-to-one has one."""
+    async with lane.database_with(ShelfBase.metadata) as database, database.Session() as session:
+        session.add(Shelf(id=1, boxes=[Box(id=1), Box(id=2)]))
+        await session.commit()
+        session.expunge_all()
+        shelf = await session.get_one(Shelf, 1)
+        boxes = (await session.scalars(select(Box))).all()
+        assert len(boxes) == 2
+        with count_statements(database.engine) as log:
+            outcome = await capture(read(shelf, "boxes"))
+        assert outcome.message == "'Shelf.boxes' is not available due to lazy='raise_on_sql'"
+        assert log.count == 0
 
 
 async def test_lazy_raise_refuses_even_an_object_in_the_identity_map(

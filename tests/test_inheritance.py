@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 
 import pytest
 from sqlalchemy import URL, String, select
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, with_polymorphic
+from sqlalchemy.orm import DeclarativeBase, Mapped, joinedload, mapped_column, with_polymorphic
 
 from examples import inheritance as m
 from examples.errors import Database, capture
@@ -160,6 +160,15 @@ async def test_polymorphic_load_selectin_covers_relationship_loaders(db: Databas
             departments = await m.departments_with_staff(session)
             assert {d.name: details(d.staff) for d in departments} == {"Research": STAFF}
     assert log.count == 4  # departments, staff, engineers, managers
+
+
+async def test_polymorphic_load_selectin_covers_joinedload_too(db: Database) -> None:
+    async with db.Session() as session:
+        stmt = select(m.Department).options(joinedload(m.Department.staff))
+        with count_statements(db.engine) as log:
+            departments = (await session.scalars(stmt)).unique().all()
+            assert {d.name: details(d.staff) for d in departments} == {"Research": STAFF}
+    assert log.count == 3  # departments JOIN staff, then engineers, managers
 
 
 async def test_polymorphic_load_selectin_batches_500_rows_per_select(lane: Lane) -> None:
