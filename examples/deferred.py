@@ -124,7 +124,7 @@ async def products_by_category(session: AsyncSession) -> dict[str, list[str]]:
 # endregion: raise_on_sql
 
 
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 
 async def seed(Session: async_sessionmaker[AsyncSession]) -> list[int]:
@@ -140,23 +140,11 @@ async def seed(Session: async_sessionmaker[AsyncSession]) -> list[int]:
     return [product.id for product in products]
 
 
-async def create_tables(engine: AsyncEngine) -> None:
-    async with engine.begin() as conn:
-        await conn.run_sync(CatalogBase.metadata.create_all)
-
-
-async def drop_tables(engine: AsyncEngine) -> None:
-    async with engine.begin() as conn:
-        await conn.run_sync(CatalogBase.metadata.drop_all)
-
-
 async def main(url: str) -> None:
-    from examples.errors import capture
-    from examples.quickstart import make_engine
+    from examples.errors import capture, open_database
 
-    engine = make_engine(url)
-    Session = async_sessionmaker(engine, expire_on_commit=False)
-    await create_tables(engine)
+    db = await open_database(url, CatalogBase.metadata)
+    Session = db.Session
     try:
         ids = await seed(Session)
         async with Session() as session:
@@ -181,8 +169,7 @@ async def main(url: str) -> None:
         async with Session() as session:
             print("raise_on_sql:", await products_by_category(session))
     finally:
-        await drop_tables(engine)
-        await engine.dispose()
+        await db.close()
 
 
 if __name__ == "__main__":

@@ -228,7 +228,7 @@ async def all_notifications(session: AsyncSession) -> Sequence[Notification]:
 
 
 from sqlalchemy import MetaData
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 METADATA: tuple[MetaData, ...] = (
     InheritanceBase.metadata,
@@ -259,6 +259,15 @@ async def seed(Session: async_sessionmaker[AsyncSession]) -> None:
         )
 
 
+def contact(notification: Notification) -> str | None:
+    """Where a notification goes: a subclass column, loaded by the base-class query."""
+    if isinstance(notification, EmailNotification):
+        return notification.address
+    if isinstance(notification, SmsNotification):
+        return notification.phone
+    return None
+
+
 def describe(employee: Employee) -> str:
     """A line per employee that reads the subclass columns: no IO, they are loaded."""
     if isinstance(employee, Engineer):
@@ -268,25 +277,11 @@ def describe(employee: Employee) -> str:
     return f"{employee.name} (employee)"
 
 
-async def create_all(engine: AsyncEngine) -> None:
-    async with engine.begin() as conn:
-        for metadata in METADATA:
-            await conn.run_sync(metadata.create_all)
-
-
-async def drop_all(engine: AsyncEngine) -> None:
-    async with engine.begin() as conn:
-        for metadata in reversed(METADATA):
-            await conn.run_sync(metadata.drop_all)
-
-
 async def main(url: str) -> None:
-    from examples.errors import capture
-    from examples.quickstart import make_engine
+    from examples.errors import capture, open_database
 
-    engine = make_engine(url)
-    Session = async_sessionmaker(engine, expire_on_commit=False)
-    await create_all(engine)
+    db = await open_database(url, *METADATA)
+    Session = db.Session
     try:
         await seed(Session)
         async with Session() as session:
@@ -301,8 +296,7 @@ async def main(url: str) -> None:
                 assert isinstance(card, CardPayment)
                 return card.card_last4  # not loaded by select(Payment): SQL without await
 
-            outcome = await capture(read_last4())
-            print(f"select(Payment), then card.card_last4: {outcome}")
+            print(f"select(Payment), then card.card_last4: {await capture(read_last4())}")
         async with Session() as session:
             payments = await payments_with_details(session)
             print("selectin_polymorphic:", [type(p).__name__ for p in payments])
@@ -310,18 +304,10 @@ async def main(url: str) -> None:
             found = await payments_ending_in(session, "3000")
             print("with_polymorphic:", [(type(p).__name__, p.amount_cents) for p in found])
         async with Session() as session:
-            notifications = await all_notifications(session)
-            print(
-                "single table:",
-                [
-                    n.address if isinstance(n, EmailNotification) else n.phone
-                    for n in notifications
-                    if isinstance(n, EmailNotification | SmsNotification)
-                ],
-            )
+            contacts = [contact(n) for n in await all_notifications(session)]
+            print("single table:", contacts)
     finally:
-        await drop_all(engine)
-        await engine.dispose()
+        await db.close()
 
 
 if __name__ == "__main__":

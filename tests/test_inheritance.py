@@ -236,11 +236,7 @@ async def test_single_table_inline_is_one_statement(db: Database) -> None:
     async with db.Session() as session:
         with count_statements(db.engine) as log:
             notifications = await m.all_notifications(session)
-            contacts = [
-                n.address if isinstance(n, m.EmailNotification) else n.phone
-                for n in notifications
-                if isinstance(n, m.EmailNotification | m.SmsNotification)
-            ]
+            contacts = [m.contact(n) for n in notifications]
     assert contacts == ["ada@example.com", "+15551234"]
     assert log.count == 1
 
