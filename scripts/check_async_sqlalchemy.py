@@ -887,11 +887,11 @@ def _attr(
     if python_type is not None and last_name(python_type) == "str":
         attr.string = True
     for column in column_calls:
-        deferred = kwarg(column, "deferred")
-        if last_name(column) == "deferred" or (
-            isinstance(deferred, ast.Constant) and deferred.value
+        flags = [kwarg(column, "deferred"), kwarg(column, "deferred_raiseload")]
+        if last_name(column) == "deferred" or any(
+            isinstance(flag, ast.Constant) and flag.value for flag in flags
         ):
-            attr.deferred = True
+            attr.deferred = True  # deferred_raiseload=True defers the column too
         sql_types = [last_name(a) for a in [*column.args, kwarg(column, "type_")] if a is not None]
         mutable = any("Mutable" in (dotted(a) or ast.unparse(a)) for a in column.args)
         if any(t in JSON_TYPES for t in sql_types) and not mutable:
@@ -2205,6 +2205,10 @@ class Checker:
             if attr is None or statement.options_unknown:
                 continue
             if attr.relationship:
+                # A many-to-one declared raise_on_sql is answered from the identity map when
+                # its target is loaded: whether it is depends on the run, not on this source.
+                if attr.lazy == "raise_on_sql" and attr.collection is not True:
+                    continue
                 if attr.lazy in EAGER_LAZY or any(
                     loader in LOADING and self._names_attr(target, node.attr)
                     for loader, target in statement.loaders
