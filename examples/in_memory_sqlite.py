@@ -4,7 +4,8 @@ SQLite keeps a ``:memory:`` database inside one DBAPI connection: a second conne
 second, empty database. For ``sqlite+aiosqlite://`` SQLAlchemy (2.0 and 2.1) therefore picks
 ``StaticPool``: one connection for the whole engine. So everything works until something adds
 a connection: ``poolclass=NullPool``/``AsyncAdaptedQueuePool``, a second engine on the same URL,
-or ``engine.dispose()``; then the tables are gone ("no such table", examples/errors/sqlite_memory.py).
+or ``engine.dispose()``; then the tables are gone ("no such table":
+examples/errors/sqlite_memory.py).
 
 * ``memory-engine``: one connection, one database: for tests that run one session at a time.
   Concurrent sessions share that connection and its transaction (tests/test_in_memory_sqlite.py
@@ -19,11 +20,11 @@ Run: python -m examples.in_memory_sqlite
 
 from __future__ import annotations
 
-from examples.models import Base, User
-
 # region: memory-engine
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
+
+from examples.models import Base, User
 
 
 def make_memory_engine() -> AsyncEngine:

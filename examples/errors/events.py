@@ -21,11 +21,16 @@ from typing import Any
 
 from sqlalchemy import event, func, select, text
 from sqlalchemy.engine.interfaces import DBAPIConnection
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from examples.errors import Outcome, capture, capture_call, open_database, report
+from examples.errors import capture, capture_call, open_database, report
 from examples.models import Base as ProjectBase
 from examples.models import User
 
@@ -188,7 +193,9 @@ async def main(url: str) -> None:
     try:
         async with db.Session() as session, session.begin():
             session.add(User(email="ada@example.com", name="Ada"))
-        report("wrong_listen_on_async_engine", capture_call(wrong_listen_on_async_engine, db.engine))
+        report(
+            "wrong_listen_on_async_engine", capture_call(wrong_listen_on_async_engine, db.engine)
+        )
         report(
             "wrong_listens_for_async_engine",
             capture_call(wrong_listens_for_async_engine, db.engine),
@@ -200,15 +207,17 @@ async def main(url: str) -> None:
             await conn.execute(text("SELECT 1"))
         await engine.dispose()
         print(f"fixed_listen_on_sync_engine: {connects}")
-        report("wrong_listen_on_async_session_class", capture_call(wrong_listen_on_async_session_class))
+        report(
+            "wrong_listen_on_async_session_class",
+            capture_call(wrong_listen_on_async_session_class),
+        )
         report(
             "wrong_listen_on_async_sessionmaker",
             capture_call(wrong_listen_on_async_sessionmaker, db.Session),
         )
         async with db.Session() as session:
-            report(
-                "wrong_listen_on_async_session", capture_call(wrong_listen_on_async_session, session)
-            )
+            outcome = capture_call(wrong_listen_on_async_session, session)
+            report("wrong_listen_on_async_session", outcome)
         Session = fixed_session_events(db.engine)
         async with Session() as session, session.begin():
             session.add(User(email="grace@example.com", name="Grace"))
@@ -226,8 +235,7 @@ async def main(url: str) -> None:
             )()
         _print_with_warnings("wrong_async_function_to_run_sync", value, caught)
         async with db.Session() as session:
-            outcome: Outcome = await capture(fixed_run_sync_function(session))
-        report("fixed_run_sync_function", outcome)
+            report("fixed_run_sync_function", await capture(fixed_run_sync_function(session)))
     finally:
         await db.close()
 

@@ -24,13 +24,15 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool, NullPool
 from examples.errors import capture, capture_call, pair, report
 from examples.models import Base, User
 
+
 async def _create_tables_then_count(engine: AsyncEngine) -> int | None:
     """create_all on one checkout, then a query in a session: what a test setup does."""
     try:
         async with engine.begin() as conn:
             await conn.run_sync(Base.metadata.create_all)
         async with AsyncSession(engine) as session:
-            return await session.scalar(select(func.count()).select_from(User))
+            count: int | None = await session.scalar(select(func.count()).select_from(User))
+            return count
     finally:
         await engine.dispose()
 
@@ -50,7 +52,8 @@ async def wrong_memory_database_two_engines() -> int | None:
         async with fixture_engine.begin() as conn:
             await conn.run_sync(Base.metadata.create_all)
         async with AsyncSession(app_engine) as session:
-            return await session.scalar(select(func.count()).select_from(User))
+            count: int | None = await session.scalar(select(func.count()).select_from(User))
+            return count
     finally:
         await fixture_engine.dispose()
         await app_engine.dispose()
@@ -70,7 +73,8 @@ async def fixed_memory_database() -> int | None:
         async with engine.begin() as conn:
             await conn.run_sync(Base.metadata.create_all)
         async with AsyncSession(engine) as session:
-            return await session.scalar(select(func.count()).select_from(User))
+            count: int | None = await session.scalar(select(func.count()).select_from(User))
+            return count
     finally:
         await engine.dispose()
 
@@ -110,7 +114,8 @@ async def _write_then_read(engine: AsyncEngine) -> int | None:
             async with AsyncSession(engine) as writer, AsyncSession(engine) as reader:
                 writer.add(User(email="ada@example.com", name="Ada"))
                 await writer.flush()  # the writer's transaction now holds the table
-                return await reader.scalar(select(func.count()).select_from(User))
+                count: int | None = await reader.scalar(select(func.count()).select_from(User))
+                return count
         finally:
             async with engine.begin() as conn:
                 await conn.run_sync(Base.metadata.drop_all)
@@ -174,7 +179,8 @@ def fixed_named_memory_database() -> AsyncEngine:
 
 async def main(url: str) -> None:
     """``url`` is ignored: every pattern here is about in-memory SQLite."""
-    report("wrong_memory_database_with_nullpool", await capture(wrong_memory_database_with_nullpool()))
+    outcome = await capture(wrong_memory_database_with_nullpool())
+    report("wrong_memory_database_with_nullpool", outcome)
     report("fixed_memory_database", await capture(fixed_memory_database()))
     report("wrong_memory_database_two_engines", await capture(wrong_memory_database_two_engines()))
     report("wrong_pool_size_on_memory_database", capture_call(wrong_pool_size_on_memory_database))
