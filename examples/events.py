@@ -21,8 +21,6 @@ What each region shows:
 Run: python -m examples.events   (SQLite; set DATABASE_URL for another database)
 """
 
-from __future__ import annotations
-
 # region: connection-settings
 from typing import Any
 
@@ -42,8 +40,8 @@ def connection_setup_statements(backend: str, lock_timeout_seconds: int) -> list
         return [f"SET SESSION innodb_lock_wait_timeout = {lock_timeout_seconds}"]
     if backend == "sqlite":
         return [
-            "PRAGMA journal_mode = WAL",  # readers no longer wait for the writer (file databases)
-            "PRAGMA synchronous = NORMAL",  # the usual companion of WAL: fewer fsyncs
+            "PRAGMA journal_mode = WAL",  # commits stop waiting for open reads (kept in the file)
+            "PRAGMA synchronous = NORMAL",  # per connection; SQLite's default is FULL
             f"PRAGMA busy_timeout = {lock_timeout_seconds * 1000}",
         ]
     raise ValueError(f"unsupported database {backend!r}: postgresql, mysql/mariadb or sqlite")

@@ -18,8 +18,6 @@ For tests that run sessions concurrently, use a SQLite file in a temp dir (refer
 Run: python -m examples.in_memory_sqlite
 """
 
-from __future__ import annotations
-
 # region: memory-engine
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool

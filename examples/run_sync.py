@@ -13,8 +13,6 @@ await what it returns.
 Run: python -m examples.run_sync   (SQLite; set DATABASE_URL for another database)
 """
 
-from __future__ import annotations
-
 # region: models
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -31,7 +29,7 @@ class Author(LibraryBase):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
-    books: Mapped[list[Book]] = relationship(back_populates="author", order_by="Book.id")
+    books: Mapped[list["Book"]] = relationship(back_populates="author", order_by="Book.id")
 
 
 class Book(LibraryBase):

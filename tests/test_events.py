@@ -8,13 +8,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy
 from sqlalchemy import URL, event, func, select, text
 from sqlalchemy.engine.interfaces import DBAPIConnection
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as create_engine
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -95,6 +96,8 @@ async def test_a_setting_sent_through_one_session_reaches_one_connection(
         async with engine.connect() as conn:
             server_default = await setting_of(conn, lane)
         assert server_default != expected_setting(lane.backend, LOCK_TIMEOUT)
+        if lane.backend == "sqlite":
+            assert server_default == 5000  # sqlite3's own default: connect(timeout=5.0)
         async with Session() as session:
             for statement in statements:
                 await session.execute(text(statement))
@@ -102,6 +105,9 @@ async def test_a_setting_sent_through_one_session_reaches_one_connection(
             assert await setting_of(mine, lane) == expected_setting(lane.backend, LOCK_TIMEOUT)
             async with engine.connect() as other:  # any concurrent request: another connection
                 assert await setting_of(other, lane) == server_default
+                if lane.backend == "sqlite":  # the default is FULL (2); the PRAGMA set NORMAL (1)
+                    assert (await other.execute(text("PRAGMA synchronous"))).scalar() == 2
+                    assert (await mine.execute(text("PRAGMA synchronous"))).scalar() == 1
     finally:
         await engine.dispose()
 
@@ -133,6 +139,46 @@ async def test_a_set_without_commit_is_undone_on_postgresql(tables_url: URL, lan
         assert seen[1] != wanted  # the pool's rollback at check-in undid the SET
     else:
         assert seen == [wanted, wanted]  # MariaDB's SET and SQLite's PRAGMAs are not undone
+
+
+@pytest.mark.lanes("sqlite")
+async def test_wal_lets_a_writer_commit_while_a_read_transaction_is_open(
+    lane: Lane, tmp_path: Path
+) -> None:
+    """Why the SQLite setup turns on WAL: with SQLite's default journal a commit waits for every
+    open read transaction (then fails "database is locked"); with WAL it does not wait, and the
+    reader keeps reading its snapshot."""
+    outcomes: dict[str, tuple[str, int | None]] = {}
+    for mode in ("default", "wal"):
+        url = f"sqlite+aiosqlite:///{tmp_path / mode}.db"
+        engine = create_engine(url, connect_args={"timeout": 1})  # busy_timeout 1 s
+        if mode == "wal":
+            events.add_connection_setup(engine, lock_timeout_seconds=1)
+        count = select(func.count()).select_from(Document)
+        try:
+            async with engine.begin() as conn:
+                await conn.run_sync(EventsBase.metadata.create_all)
+            async with engine.connect() as reader, engine.connect() as writer:
+                await reader.exec_driver_sql("BEGIN")  # a read transaction, held open
+                assert await reader.scalar(count) == 0
+                await writer.execute(sqlalchemy.insert(Document), [{"title": "t"}])
+                try:
+                    await writer.commit()
+                    result = "committed"
+                except OperationalError as error:
+                    result = str(error.orig)
+                    await writer.rollback()
+                outcomes[mode] = (result, await reader.scalar(count))
+                await reader.rollback()
+        finally:
+            await engine.dispose()
+    assert outcomes == {"default": ("database is locked", 0), "wal": ("committed", 0)}
+    plain = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'wal'}.db")
+    try:
+        async with plain.connect() as conn:  # no listener: WAL is a property of the file
+            assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
+    finally:
+        await plain.dispose()
 
 
 LOCK_TIMEOUT_TEXT = {

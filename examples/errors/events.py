@@ -12,8 +12,6 @@ Run: python -m examples.errors.events
 
 # Each region carries its own imports so that it can be copied alone.
 
-from __future__ import annotations
-
 import gc
 import warnings
 from collections.abc import Awaitable, Callable

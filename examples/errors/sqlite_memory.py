@@ -12,8 +12,6 @@ Run: python -m examples.errors.sqlite_memory
 
 # Each region carries its own imports so that it can be copied alone.
 
-from __future__ import annotations
-
 import tempfile
 from pathlib import Path
 
