@@ -32,8 +32,8 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 def connection_setup_statements(backend: str, lock_timeout_seconds: int) -> list[str]:
     """The per-connection settings: wait at most this long for a lock, then fail."""
-    if not 1 <= lock_timeout_seconds <= 3600:
-        raise ValueError("lock_timeout_seconds must be between 1 and 3600")
+    if not isinstance(lock_timeout_seconds, int) or not 1 <= lock_timeout_seconds <= 3600:
+        raise ValueError("lock_timeout_seconds must be a whole number between 1 and 3600")
     if backend == "postgresql":
         return [f"SET lock_timeout = '{lock_timeout_seconds}s'"]
     if backend in ("mysql", "mariadb"):

@@ -22,8 +22,6 @@ Run: python -m examples.in_memory_sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
-from examples.models import Base, User
-
 
 def make_memory_engine() -> AsyncEngine:
     """One in-memory database for the life of this engine: every session gets its connection."""
@@ -58,10 +56,12 @@ def make_shared_memory_engine(name: str) -> AsyncEngine:
 
 async def main(url: str) -> None:
     """Demo on in-memory databases; ``url`` is unused (the point is that there is no file)."""
-    # region: usage
-    from sqlalchemy import func, insert, select
+    from sqlalchemy import func, select
     from sqlalchemy.ext.asyncio import async_sessionmaker
 
+    from examples.models import Base, User  # SKILL.md's models
+
+    # region: usage
     engine = make_memory_engine()
     async with engine.begin() as conn:
         await conn.run_sync(Base.metadata.create_all)
@@ -73,10 +73,12 @@ async def main(url: str) -> None:
     await engine.dispose()  # closes the one connection: that database is gone
 
     shared = make_shared_memory_engine("demo")
+    SharedSession = async_sessionmaker(shared, expire_on_commit=False)
     async with shared.connect() as keepalive:  # the database lives while one connection is open
         async with shared.begin() as conn:  # a second connection to the same database
             await conn.run_sync(Base.metadata.create_all)
-            await conn.execute(insert(User), [{"email": "grace@example.com", "name": "Grace"}])
+        async with SharedSession() as session, session.begin():
+            session.add(User(email="grace@example.com", name="Grace"))
         users = await keepalive.scalar(select(func.count()).select_from(User))
         print("shared cache, read on the other connection:", users)
     await shared.dispose()  # no connection left open: that database is gone too

@@ -173,13 +173,17 @@ async def test_wal_lets_a_writer_commit_while_a_read_transaction_is_open(
         finally:
             await engine.dispose()
     assert outcomes == {"default": ("database is locked", 0), "wal": ("committed", 0)}
-    plain = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'wal'}.db")
+    wal_file = f"sqlite+aiosqlite:///{tmp_path / 'wal'}.db"
+    plain = create_engine(wal_file)
+    with_timeout = create_engine(wal_file, connect_args={"timeout": 1})
     try:
         async with plain.connect() as conn:  # no listener: WAL is a property of the file
             assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
+        async with with_timeout.connect() as conn:  # sqlite3's timeout argument: busy_timeout
+            assert (await conn.execute(text("PRAGMA busy_timeout"))).scalar() == 1000
     finally:
         await plain.dispose()
-
+        await with_timeout.dispose()
 
 LOCK_TIMEOUT_TEXT = {
     "postgresql": "canceling statement due to lock timeout",
@@ -210,9 +214,9 @@ async def test_the_lock_timeout_fails_a_blocked_writer(tables_url: URL, lane: La
 
 
 def test_connection_setup_rejects_bad_input() -> None:
-    for seconds in (0, 3601):
-        with pytest.raises(ValueError, match="between 1 and 3600"):
-            events.connection_setup_statements("postgresql", seconds)
+    for seconds in (0, 3601, 2.5, "5"):
+        with pytest.raises(ValueError, match="a whole number between 1 and 3600"):
+            events.connection_setup_statements("postgresql", seconds)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="unsupported database 'oracle'"):
         events.connection_setup_statements("oracle", 5)
     with pytest.raises(ValueError, match="between 1 and 3600"):
