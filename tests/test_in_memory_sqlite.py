@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, insert, select, text
@@ -85,11 +86,9 @@ async def test_the_memory_engine_serves_many_tasks_without_check_same_thread(
         await engine.dispose()
 
 
-async def test_concurrent_sessions_on_one_connection_lose_a_commit(lane: Lane) -> None:
-    """Two tasks, two sessions, one StaticPool connection: the reader sees the writer's
-    uncommitted row, and when the reader's session closes, the pool's rollback on the shared
-    connection discards the writer's work. The writer's commit then succeeds with nothing."""
-    engine = make_memory_engine()
+async def write_and_read_at_once(engine: AsyncEngine) -> list[object]:
+    """Two tasks, a session each: a writer flushes a row and waits; a reader counts the rows
+    meanwhile, then lets the writer commit. Returns [writer's result, reader's count]."""
     Session = async_sessionmaker(engine, expire_on_commit=False)
     await create_tables(engine)
     flushed, read = asyncio.Event(), asyncio.Event()
@@ -111,42 +110,29 @@ async def test_concurrent_sessions_on_one_connection_lose_a_commit(lane: Lane) -
         finally:
             read.set()
 
+    return list(await asyncio.gather(writer(), reader()))
+
+
+async def test_concurrent_sessions_on_one_connection_lose_a_commit(lane: Lane) -> None:
+    """One StaticPool connection: the reader sees the writer's uncommitted row, and when the
+    reader's session closes, the pool's rollback on the shared connection discards the
+    writer's work. The writer's commit then succeeds with nothing to commit."""
+    engine = make_memory_engine()
     try:
-        assert list(await asyncio.gather(writer(), reader())) == ["committed", 1]  # dirty read
+        assert await write_and_read_at_once(engine) == ["committed", 1]  # a dirty read
         assert await user_count(engine) == 0  # the committed row is gone
     finally:
         await engine.dispose()
 
 
 async def test_concurrent_sessions_on_a_file_database_keep_their_work(
-    lane: Lane, tmp_path: object
+    lane: Lane, tmp_path: Path
 ) -> None:
-    """The same two tasks on a SQLite file: the reader sees the committed state, the commit
-    stays."""
+    """The same two tasks on a SQLite file: the reader sees the committed state (no row yet),
+    and the commit stays."""
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/test.db")
-    Session = async_sessionmaker(engine, expire_on_commit=False)
-    await create_tables(engine)
-    flushed, read = asyncio.Event(), asyncio.Event()
-
-    async def writer() -> str:
-        async with Session() as session, session.begin():
-            session.add(User(email="ada@example.com", name="Ada"))
-            await session.flush()
-            flushed.set()
-            await read.wait()
-        return "committed"
-
-    async def reader() -> int | None:
-        await flushed.wait()
-        try:
-            async with Session() as session:
-                count: int | None = await session.scalar(select(func.count()).select_from(User))
-                return count
-        finally:
-            read.set()
-
     try:
-        assert list(await asyncio.gather(writer(), reader())) == ["committed", 0]
+        assert await write_and_read_at_once(engine) == ["committed", 0]
         assert await user_count(engine) == 1
     finally:
         await engine.dispose()

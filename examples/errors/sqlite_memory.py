@@ -23,16 +23,21 @@ from examples.errors import capture, capture_call, pair, report
 from examples.models import Base, User
 
 
-async def _create_tables_then_count(engine: AsyncEngine) -> int | None:
-    """create_all on one checkout, then a query in a session: what a test setup does."""
+async def _create_tables_then_count(
+    fixture_engine: AsyncEngine, app_engine: AsyncEngine | None = None
+) -> int | None:
+    """What a test does: create_all through the fixture's engine, then a query in a session of
+    the code under test (on the same engine unless ``app_engine`` is given)."""
+    engines = [fixture_engine] if app_engine is None else [fixture_engine, app_engine]
     try:
-        async with engine.begin() as conn:
+        async with fixture_engine.begin() as conn:
             await conn.run_sync(Base.metadata.create_all)
-        async with AsyncSession(engine) as session:
+        async with AsyncSession(engines[-1]) as session:
             count: int | None = await session.scalar(select(func.count()).select_from(User))
             return count
     finally:
-        await engine.dispose()
+        for engine in engines:
+            await engine.dispose()
 
 
 async def wrong_memory_database_with_nullpool() -> int | None:
@@ -44,40 +49,28 @@ async def wrong_memory_database_with_nullpool() -> int | None:
 
 async def wrong_memory_database_two_engines() -> int | None:
     # The test fixture's engine made the tables; the application's own engine queries.
-    fixture_engine = create_async_engine("sqlite+aiosqlite://")
-    app_engine = create_async_engine("sqlite+aiosqlite://")
-    try:
-        async with fixture_engine.begin() as conn:
-            await conn.run_sync(Base.metadata.create_all)
-        async with AsyncSession(app_engine) as session:
-            count: int | None = await session.scalar(select(func.count()).select_from(User))
-            return count
-    finally:
-        await fixture_engine.dispose()
-        await app_engine.dispose()
+    return await _create_tables_then_count(
+        create_async_engine("sqlite+aiosqlite://"), create_async_engine("sqlite+aiosqlite://")
+    )
 
 
 # region: fix-memory-database
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
 
-async def fixed_memory_database() -> int | None:
-    # One engine, shared by the fixtures and the code under test; StaticPool hands every
-    # checkout the same connection, hence the same database. It is gone after dispose().
-    engine: AsyncEngine = create_async_engine("sqlite+aiosqlite://", poolclass=StaticPool)
-    try:
-        async with engine.begin() as conn:
-            await conn.run_sync(Base.metadata.create_all)
-        async with AsyncSession(engine) as session:
-            count: int | None = await session.scalar(select(func.count()).select_from(User))
-            return count
-    finally:
-        await engine.dispose()
+def fixed_memory_engine() -> AsyncEngine:
+    # One engine for the whole test run, used by the fixtures and by the code under test:
+    # StaticPool hands every checkout the same connection, hence the same database.
+    # Do not dispose() it between tests: that closes the connection, and the database with it.
+    return create_async_engine("sqlite+aiosqlite://", poolclass=StaticPool)
 
 
 # endregion: fix-memory-database
+
+
+async def fixed_memory_database() -> int | None:
+    return await _create_tables_then_count(fixed_memory_engine())
 
 
 def wrong_pool_size_on_memory_database() -> AsyncEngine:
