@@ -156,6 +156,19 @@ async def get_invoice(session: AsyncSession, raw_id: str) -> Invoice | None:
 
 # endregion: uuid_ids
 
+
+# region: parse_status
+def parse_status(raw: str) -> InvoiceStatus:
+    # InvoiceStatus("archived") raises "'archived' is not a valid InvoiceStatus": say what is.
+    try:
+        return InvoiceStatus(raw)
+    except ValueError:
+        allowed = ", ".join(enum_values(InvoiceStatus))
+        raise ValueError(f"status must be one of {allowed}: {raw!r}") from None
+
+
+# endregion: parse_status
+
 # region: money
 from decimal import Decimal, InvalidOperation
 
@@ -181,14 +194,6 @@ def parse_amount(raw: Decimal | str | int) -> Decimal:
     if amount != amount.quantize(CENT):  # the databases would round, each its own way
         raise ValueError(f"more than 2 decimal places: {raw!r}")
     return amount.quantize(CENT)
-
-
-def parse_status(raw: str) -> InvoiceStatus:
-    try:
-        return InvoiceStatus(raw)
-    except ValueError:
-        allowed = ", ".join(enum_values(InvoiceStatus))
-        raise ValueError(f"status must be one of {allowed}: {raw!r}") from None
 
 
 async def add_invoice(

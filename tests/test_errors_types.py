@@ -153,9 +153,11 @@ async def test_uuid_from_string(db: Database, lane: Lane) -> None:
         assert good.value.id == invoice_id
 
     async with db.Session() as session:
-        with count_statements(db.engine) as log:
-            with pytest.raises(ValueError, match=r"^not an id: 'not-a-uuid'$"):
-                await m.fixed_uuid_from_string(session, "not-a-uuid")
+        with (
+            count_statements(db.engine) as log,
+            pytest.raises(ValueError, match=r"^not an id: 'not-a-uuid'$"),
+        ):
+            await m.fixed_uuid_from_string(session, "not-a-uuid")
         assert log.statements == []  # refused before any SQL
         found = await m.fixed_uuid_from_string(session, str(invoice_id))
         assert found is not None
@@ -175,8 +177,7 @@ async def test_enum_names_over_stored_values(db: Database) -> None:
         outcome = await capture(m.wrong_enum_names_over_values(session))
     assert outcome.error is LookupError
     assert outcome.message == (
-        "'free' is not among the defined enum values. Enum name: plan. "
-        "Possible values: FREE, PRO"
+        "'free' is not among the defined enum values. Enum name: plan. Possible values: FREE, PRO"
     )
     async with db.Session() as session:
         assert await m.fixed_enum_names_over_values(session) == [m.Plan.FREE, m.Plan.PRO]
