@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy
 from sqlalchemy import text
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError, StatementError
 from sqlalchemy.schema import CreateColumn
 
 from examples import column_types
@@ -210,6 +210,30 @@ async def test_enum_member_without_migration(db: Database, lane: Lane) -> None:
     assert await m.fixed_enum_member_without_migration(db.engine) == ["on_hold"]
 
 
+@pytest.mark.lanes("postgresql")
+async def test_new_enum_value_used_in_the_transaction_that_added_it(
+    db: Database, lane: Lane
+) -> None:
+    async with db.engine.begin() as conn:
+        await conn.execute(text("INSERT INTO ct_tickets (status) VALUES ('open')"))
+    outcome = await capture(m.wrong_new_enum_value_used_at_once(db.engine))
+    postgresql_error(
+        outcome,
+        lane,
+        OperationalError,
+        "UnsafeNewEnumValueUsageError",
+        "UnsafeNewEnumValueUsage",
+        'unsafe use of new value "escalated" of enum type ticket_status',
+    )
+    async with db.engine.connect() as conn:  # rolled back, ALTER TYPE included
+        labels = await conn.scalars(text("SELECT enumlabel FROM pg_enum"))
+        assert "escalated" not in list(labels)
+    await m.add_escalated_status(db.engine)
+    async with db.engine.connect() as conn:
+        statuses = await conn.scalars(text("SELECT DISTINCT status FROM ct_tickets"))
+        assert list(statuses) == ["escalated"]
+
+
 # --- UUID keys on MariaDB after upgrading from SQLAlchemy 2.0 -------------------------------
 
 
@@ -259,3 +283,6 @@ async def test_main(db_url: sqlalchemy.URL, capsys: pytest.CaptureFixture[str]) 
     assert "fixed_uuid_from_string: raised builtins.ValueError: not an id: 'not-a-uuid'" in out
     assert "fixed_enum_member_without_migration: returned ['on_hold']" in out
     assert "fixed_uuid_after_upgrade: returned True" in out
+    if db_url.get_backend_name() == "postgresql":
+        assert "wrong_new_enum_value_used_at_once: raised sqlalchemy.exc." in out
+        assert "add_escalated_status: returned None" in out

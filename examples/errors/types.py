@@ -175,11 +175,6 @@ async def fixed_uuid_from_string(session: AsyncSession, raw_id: str) -> Invoice 
     return await get_invoice(session, raw_id)  # parse_uuid() first
 
 
-class Plan(enum.Enum):
-    FREE = "free"
-    PRO = "pro"
-
-
 # The table as another service (or a migration, or another framework) created and filled it:
 # the plan column holds the values "free" and "pro".
 subscriptions = Table(
@@ -190,26 +185,16 @@ subscriptions = Table(
 )
 
 
-class ByNameBase(DeclarativeBase):
-    pass
-
-
-class SubscriptionByName(ByNameBase):
-    __tablename__ = "err_subscriptions"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    plan: Mapped[Plan]  # the default Enum(Plan) reads and writes member NAMES: "FREE", "PRO"
-
-
-async def wrong_enum_names_over_values(session: AsyncSession) -> list[Plan]:
-    return list(await session.scalars(select(SubscriptionByName.plan)))
-
-
 # region: fix-enum-values
 import enum
 
 from sqlalchemy import Enum
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Plan(enum.Enum):
+    FREE = "free"
+    PRO = "pro"
 
 
 class ByValueBase(DeclarativeBase):
@@ -232,6 +217,21 @@ class Subscription(ByValueBase):
 
 
 # endregion: fix-enum-values
+
+
+class ByNameBase(DeclarativeBase):
+    pass
+
+
+class SubscriptionByName(ByNameBase):
+    __tablename__ = "err_subscriptions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan: Mapped[Plan]  # the default Enum(Plan) reads and writes member NAMES: "FREE", "PRO"
+
+
+async def wrong_enum_names_over_values(session: AsyncSession) -> list[Plan]:
+    return list(await session.scalars(select(SubscriptionByName.plan)))
 
 
 async def fixed_enum_names_over_values(session: AsyncSession) -> list[Plan]:
@@ -266,6 +266,30 @@ async def fixed_enum_member_without_migration(engine: AsyncEngine) -> list[str]:
         await conn.execute(insert(tickets_after_code_change).values(status="on_hold"))
         rows = await conn.execute(text("SELECT status FROM ct_tickets ORDER BY id"))
         return [str(status) for (status,) in rows]
+
+
+async def wrong_new_enum_value_used_at_once(engine: AsyncEngine) -> None:
+    """PostgreSQL: one transaction adds a value to an existing ENUM type and uses it."""
+    async with engine.begin() as conn:
+        await conn.execute(text("ALTER TYPE ticket_status ADD VALUE IF NOT EXISTS 'escalated'"))
+        await conn.execute(text("UPDATE ct_tickets SET status = 'escalated'"))
+
+
+# region: fix-new-enum-value-used-at-once
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+
+async def add_escalated_status(engine: AsyncEngine) -> None:
+    # Commit the new value before anything uses it: PostgreSQL refuses it in the transaction
+    # that added it. In Alembic: a revision of its own and a later upgrade run for the data.
+    async with engine.begin() as conn:
+        await conn.execute(text("ALTER TYPE ticket_status ADD VALUE IF NOT EXISTS 'escalated'"))
+    async with engine.begin() as conn:
+        await conn.execute(text("UPDATE ct_tickets SET status = 'escalated'"))
+
+
+# endregion: fix-new-enum-value-used-at-once
 
 
 # The accounts table as SQLAlchemy 2.0 created it from Mapped[uuid.UUID]: UUID on PostgreSQL,
@@ -367,6 +391,10 @@ async def main(url: str) -> None:
             "fixed_enum_member_without_migration",
             await capture(fixed_enum_member_without_migration(db.engine)),
         )
+        if db.dialect == "postgresql":
+            used = await capture(wrong_new_enum_value_used_at_once(db.engine))
+            report("wrong_new_enum_value_used_at_once", used)
+            report("add_escalated_status", await capture(add_escalated_status(db.engine)))
         async with S() as session:
             lookup = await capture(wrong_uuid_lookup_after_upgrade(session))
             report("wrong_uuid_lookup_after_upgrade", lookup)
