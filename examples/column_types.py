@@ -49,8 +49,8 @@ class TypesBase(DeclarativeBase):
 class Invoice(TypesBase):
     __tablename__ = "ct_invoices"
 
-    # Generated in Python, so the id is known before the INSERT. UUID on PostgreSQL, CHAR(32)
-    # on SQLite; on MariaDB CHAR(32) with SQLAlchemy 2.0 and UUID with 2.1.
+    # uuid4() runs in Python when the row is flushed. UUID on PostgreSQL, CHAR(32) on SQLite;
+    # on MariaDB CHAR(32) with SQLAlchemy 2.0 and UUID with 2.1.
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     # A VARCHAR(32) on every database holding the values ("draft"); adding a member needs no
     # migration; validate_strings: an unknown string fails before the INSERT.
@@ -71,7 +71,7 @@ class Invoice(TypesBase):
     extra: Mapped[dict[str, Any]] = mapped_column(
         MutableDict.as_mutable(JSON().with_variant(JSONB(), "postgresql")), default=dict
     )
-    # MutableList: tags.append(...) and tags.remove(...) are saved too.
+    # MutableList: tags.append(...) is saved too.
     tags: Mapped[list[str]] = mapped_column(MutableList.as_mutable(JSON()), default=list)
     issued_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
 
@@ -95,7 +95,7 @@ def _clean_key(key: str) -> str:
 
 async def set_extra(session: AsyncSession, invoice_id: uuid.UUID, key: str, value: Any) -> None:
     key = _clean_key(key)
-    try:  # refuse what the JSON column cannot store (NaN too), before any SQL
+    try:  # refuse what is not JSON (NaN and Infinity too), before any SQL
         json.dumps(value, allow_nan=False)
     except (TypeError, ValueError):
         raise ValueError(f"value is not JSON: {value!r}") from None
@@ -122,8 +122,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 
 async def invoice_ids_where(session: AsyncSession, key: str, value: str) -> list[uuid.UUID]:
-    # as_string(): ->> on PostgreSQL, JSON_UNQUOTE(JSON_EXTRACT(...)) on MariaDB and
-    # JSON_EXTRACT on SQLite. as_integer(), as_float(), as_boolean() exist too.
+    # as_string() compiles to each database's JSON operator and compares the value as text.
     stmt = select(Invoice.id).where(Invoice.extra[_clean_key(key)].as_string() == value)
     return list(await session.scalars(stmt.order_by(Invoice.id)))
 
@@ -272,8 +271,8 @@ NEW_STATUS = sa.Enum("open", "closed", "on_hold", name="ticket_status", create_c
 
 
 def add_on_hold_status(op: Operations) -> None:
-    # In a revision this is the body of upgrade(), with alembic's `op`. Autogenerate writes
-    # none of it on PostgreSQL or SQLite.
+    # In a revision this is the body of upgrade(), with alembic's `op`. Autogenerate detects
+    # the change on MariaDB only.
     if op.get_bind().dialect.name == "postgresql":
         # The ENUM is a type of its own. PostgreSQL refuses to use the new value in the
         # transaction that added it: no data change using 'on_hold' in the same upgrade run.

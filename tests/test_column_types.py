@@ -136,6 +136,14 @@ async def test_column_types_per_database(db: Database, lane: Lane) -> None:
             )
             assert sorted(checks.scalars()) == ["json_valid(`extra`)", "json_valid(`tags`)"]
     else:
+        async with db.Session() as session, session.begin():
+            invoice = await m.add_invoice(session, "19.99")
+            stored = await session.execute(
+                text("SELECT typeof(extra), typeof(total) FROM ct_invoices WHERE id = :id"),
+                {"id": invoice.id.hex},
+            )
+            assert stored.all() == [("text", "real")]  # JSON is text, NUMERIC 19.99 a float
+            await session.delete(invoice)
         assert found == {
             "id": "CHAR(32)",
             "status": "VARCHAR(32)",
@@ -248,7 +256,12 @@ async def test_query_by_json_key_on_every_database(db: Database) -> None:
 
 
 async def test_uuid_primary_keys(db: Database, lane: Lane) -> None:
-    invoice_id = await new_invoice(db)
+    async with db.Session() as session, session.begin():
+        invoice = m.Invoice(total=Decimal("1.00"))
+        assert invoice.id is None  # the default runs at flush, not in the constructor
+        session.add(invoice)
+        await session.flush()
+        invoice_id = invoice.id
     assert isinstance(invoice_id, uuid.UUID)
     assert invoice_id.version == 4
     async with db.Session() as session:
@@ -523,19 +536,27 @@ def migrations_with(tmp_path: Path, url: str, *revisions: str) -> Config:
     return cfg
 
 
+def fresh(cfg: Config) -> Config:
+    """A new Config for each run: runner._upgrade leaves its connection in cfg.attributes, and
+    env.py would reuse that closed connection ("This Connection is closed")."""
+    new = Config(cfg.config_file_name)
+    new.attributes.update(url=cfg.attributes["url"], configure_logger=False)
+    return new
+
+
 async def upgrade_in_one_transaction(cfg: Config, revision: str = "head") -> None:
     """What examples/migrations/runner.run_migrations() does, with this Config."""
     engine = create_async_engine(cfg.attributes["url"])
     try:
         async with engine.begin() as conn:
-            await conn.run_sync(runner._upgrade, cfg, revision)
+            await conn.run_sync(runner._upgrade, fresh(cfg), revision)
     finally:
         await engine.dispose()
 
 
 async def upgrade_like_the_cli(cfg: Config) -> None:
     """`alembic upgrade head`: env.py's own asyncio.run(), in a thread with no running loop."""
-    await asyncio.to_thread(command.upgrade, cfg, "head")
+    await asyncio.to_thread(command.upgrade, fresh(cfg), "head")
 
 
 async def ticket_statuses(url: str) -> list[str]:
@@ -573,6 +594,17 @@ async def test_postgresql_new_enum_value_is_unusable_until_committed(
     cfg = migrations_with(tmp_path / "a", url, CREATE_TICKETS, ADD_ON_HOLD, USE_ON_HOLD)
     await upgrade_in_one_transaction(cfg, "0004")
     outcome = await capture(upgrade_in_one_transaction(cfg))
+    postgresql_error(
+        outcome,
+        lane,
+        OperationalError,
+        "UnsafeNewEnumValueUsageError",
+        "UnsafeNewEnumValueUsage",
+        'unsafe use of new value "on_hold" of enum type ticket_status',
+    )
+
+    # The same with the alembic command: env.py also runs the whole upgrade in one transaction.
+    outcome = await capture(upgrade_like_the_cli(cfg))
     postgresql_error(
         outcome,
         lane,
