@@ -142,7 +142,8 @@ async def test_column_types_per_database(db: Database, lane: Lane) -> None:
                 text("SELECT typeof(extra), typeof(total) FROM ct_invoices WHERE id = :id"),
                 {"id": invoice.id.hex},
             )
-            assert stored.all() == [("text", "real")]  # JSON is text, NUMERIC 19.99 a float
+            # JSON is text, NUMERIC 19.99 a float
+            assert [tuple(row) for row in stored] == [("text", "real")]
             await session.delete(invoice)
         assert found == {
             "id": "CHAR(32)",
