@@ -43,6 +43,18 @@ def postgresql_error(
         )
 
 
+def unsafe_new_enum_value(outcome: Outcome, lane: Lane, value: str) -> None:
+    """PostgreSQL refused a new ENUM value used in the transaction that added it."""
+    postgresql_error(
+        outcome,
+        lane,
+        OperationalError,
+        "UnsafeNewEnumValueUsageError",
+        "UnsafeNewEnumValueUsage",
+        f'unsafe use of new value "{value}" of enum type ticket_status',
+    )
+
+
 def updates(statements: list[str]) -> list[str]:
     return [s for s in statements if s.lstrip().upper().startswith("UPDATE")]
 
@@ -217,14 +229,7 @@ async def test_new_enum_value_used_in_the_transaction_that_added_it(
     async with db.engine.begin() as conn:
         await conn.execute(text("INSERT INTO ct_tickets (status) VALUES ('open')"))
     outcome = await capture(m.wrong_new_enum_value_used_at_once(db.engine))
-    postgresql_error(
-        outcome,
-        lane,
-        OperationalError,
-        "UnsafeNewEnumValueUsageError",
-        "UnsafeNewEnumValueUsage",
-        'unsafe use of new value "escalated" of enum type ticket_status',
-    )
+    unsafe_new_enum_value(outcome, lane, "escalated")
     hint = "HINT:  New enum values must be committed before they can be used."
     assert (hint in outcome.message) == (lane.driver == "psycopg" or ASYNCPG_ERRORS_BY_SQLSTATE)
     async with db.engine.connect() as conn:  # rolled back, ALTER TYPE included
