@@ -82,6 +82,7 @@ async def test_second_worker(pooler_url: str, lane: Lane) -> None:
         )
         # The second worker fails at its first statement: SQLAlchemy's on-connect query.
         assert "[SQL: select pg_catalog.version()]" in second.message
+        assert (ASYNCPG_PGBOUNCER_HINT in second.message) is not SA21
     else:
         assert second.cause is not None
         assert second.cause.__name__ == "DuplicatePreparedStatement"

@@ -202,6 +202,47 @@ def test_pgbouncer_tracks_no_prepared_statements(pgbouncer: Server) -> None:
     assert (int(found[1]), int(found[2])) < (1, 21), version.stdout
 
 
+@pytest.mark.parametrize(
+    "url",
+    ["sqlite+aiosqlite:///app.db", "mysql+aiomysql://u@h/db", "postgresql+psycopg2://u@h/db"],
+)
+def test_pooler_engine_refuses_other_drivers(url: str) -> None:
+    with pytest.raises(
+        ValueError, match=r"need a postgresql\+asyncpg:// or postgresql\+psycopg://"
+    ):
+        m.make_pooler_engine(url)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"pool_size": 0},
+        {"max_overflow": -1},
+        {"pool_timeout": 0},
+        {"statement_timeout": 0},
+        {"statement_timeout": -5},
+    ],
+)
+def test_pooler_engine_refuses_bad_settings(settings: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match=r"must be > 0|need pool_size"):
+        m.make_pooler_engine("postgresql+asyncpg://u@h/db", **settings)
+
+
+@pytest.mark.lanes("postgresql")
+async def test_main_runs(pooler_url: URL, capsys: pytest.CaptureFixture[str]) -> None:
+    await m.main(pooler_url.render_as_string(hide_password=False))
+    out = capsys.readouterr().out
+    assert "50 concurrent transactions through the pooler: 50 succeeded" in out
+    assert "statement_timeout inside each transaction: 5s" in out
+
+
+async def test_main_without_postgresql_says_what_it_needs(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    await m.main("sqlite+aiosqlite://")
+    assert "needs PostgreSQL through a transaction pooler" in capsys.readouterr().out
+
+
 # --- statement timeouts --------------------------------------------------------------------
 
 
@@ -415,7 +456,8 @@ async def test_listen_through_the_pooler_receives_nothing(
     pooler_url: URL, db_url: URL, lane: Lane
 ) -> None:
     """LISTEN through the pooler registers on a server connection the client does not keep:
-    a NOTIFY that a direct listener receives never reaches it. NOTIFY itself works."""
+    other clients' sessions listen instead, and a NOTIFY that a direct listener receives never
+    reaches the client that asked. NOTIFY itself works through the pooler."""
 
     def dsn(url: URL) -> str:
         return url.set(drivername="postgresql").render_as_string(hide_password=False)
@@ -424,12 +466,15 @@ async def test_listen_through_the_pooler_receives_nothing(
     direct: list[str] = []
     close_pooled = await _listen(dsn(pooler_url), lane.driver, "jobs", through_pooler)
     close_direct = await _listen(dsn(db_url), lane.driver, "jobs", direct)
-    notifier = m.make_pooler_engine(pooler_url, statement_timeout=None)
+    other_client = m.make_pooler_engine(pooler_url, statement_timeout=None)
     try:
-        async with notifier.begin() as conn:
+        async with other_client.begin() as conn:
             await conn.execute(text("SELECT pg_notify('jobs', 'job 1')"))
+        async with other_client.begin() as conn:  # the server connection the LISTEN ran on
+            channels = (await conn.execute(text("SELECT pg_listening_channels()"))).scalars()
+            assert list(channels) == ["jobs"]
     finally:
-        await notifier.dispose()
+        await other_client.dispose()
     await close_direct()
     await close_pooled()
     assert direct == ["job 1"]
