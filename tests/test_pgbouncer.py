@@ -299,6 +299,8 @@ async def test_set_local_timeout_overrides_a_leaked_session_setting(
     finally:
         async with careless.begin() as conn:
             await conn.execute(text("RESET statement_timeout"))
+    async with bare.begin() as conn:  # until someone resets it
+        assert (await conn.execute(text("SHOW statement_timeout"))).scalar_one() == "0"
 
 
 async def _show_timeout(engine: AsyncEngine) -> str:

@@ -5,7 +5,9 @@ pooler refuses at connect, a session-level SET that another client inherits, and
 statement that a migration made stale.
 
 Every ``url`` here points at the pooler, not at PostgreSQL. The ``fixed_*`` functions use
-``make_pooler_engine`` (examples/pgbouncer.py).
+``make_pooler_engine`` (examples/pgbouncer.py). Run ``main`` on a fresh database: the wrong
+patterns leave prepared statements on the pooler's server connections, so a later pattern on
+the same database may meet them (``already exists``) before its own error.
 
 Run: DATABASE_URL=postgresql+asyncpg://user@pgbouncer-host:6432/db python -m examples.errors.poolers
 """
@@ -29,11 +31,6 @@ RUNS_UNTIL_PREPARED = 6
 QUERY = text("SELECT CAST(:n AS int)")
 
 
-async def _run(engine: AsyncEngine, number: int) -> int:
-    async with engine.begin() as conn:
-        return int((await conn.execute(QUERY, {"n": number})).scalar_one())
-
-
 async def _statement_meets_another_server_connection(engine: AsyncEngine) -> int:
     """Client A prepares a statement; client B's transaction takes that server connection; A's
     next transaction gets another one, where A's statement does not exist.
@@ -55,7 +52,7 @@ async def _statement_meets_another_server_connection(engine: AsyncEngine) -> int
 
 async def wrong_statement_cache(url: str) -> int:
     # The default engine: asyncpg/SQLAlchemy cache prepared statements per connection, psycopg
-    # prepares a query it has run 5 times.
+    # prepares a query it has run more than 5 times.
     return await _statement_meets_another_server_connection(create_async_engine(url))
 
 
