@@ -12,11 +12,12 @@ import pytest
 from sqlalchemy import URL
 from sqlalchemy.exc import DBAPIError, NotSupportedError, OperationalError, ProgrammingError
 
-from examples.errors import Outcome, capture
+from examples.errors import capture
 from examples.errors import poolers as m
 from tests.conftest import Lane
+from tests.test_errors_dialects import asyncpg_error
 from tools.databases import Server
-from tools.versions import ASYNCPG_ERRORS_BY_SQLSTATE, SA21
+from tools.versions import SA21
 
 pytestmark = pytest.mark.lanes("postgresql")
 
@@ -33,27 +34,11 @@ def pooler_url(db_url: URL, pgbouncer: Server) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def assert_asyncpg_error(
-    outcome: Outcome, pep249_class: type[DBAPIError], asyncpg_class: str, text: str
-) -> None:
-    """asyncpg errors: a plain DBAPIError up to 2.0.58/2.1.9 unless SQLAlchemy already mapped the
-    class, the PEP 249 class of their SQLSTATE from 2.0.59/2.1.10; 2.0 names asyncpg's class."""
-    adapter_class = pep249_class.__name__ if ASYNCPG_ERRORS_BY_SQLSTATE else "Error"
-    expected = pep249_class if ASYNCPG_ERRORS_BY_SQLSTATE else DBAPIError
-    assert outcome.error is expected, outcome
-    named = "" if SA21 else f"<class 'asyncpg.exceptions.{asyncpg_class}'>: "
-    first_line = outcome.message.splitlines()[0]
-    assert re.fullmatch(
-        rf"\(sqlalchemy\.dialects\.postgresql\.asyncpg\.{adapter_class}\) {re.escape(named)}{text}",
-        first_line,
-    ), first_line
-
-
 async def test_statement_cache(pooler_url: str, lane: Lane) -> None:
     outcome = await capture(m.wrong_statement_cache(pooler_url))
     if lane.driver == "asyncpg":
         # The name counts up per process: its number depends on what ran before.
-        assert_asyncpg_error(
+        asyncpg_error(
             outcome,
             ProgrammingError,
             "InvalidSQLStatementNameError",
@@ -119,7 +104,7 @@ async def test_session_set(pooler_url: str, lane: Lane) -> None:
     outcome = await capture(m.wrong_session_set(pooler_url))
     text = "canceling statement due to statement timeout"
     if lane.driver == "asyncpg":
-        assert_asyncpg_error(outcome, OperationalError, "QueryCanceledError", text)
+        asyncpg_error(outcome, OperationalError, "QueryCanceledError", text)
     else:
         assert outcome.error is OperationalError
         assert outcome.message.splitlines()[0] == f"(psycopg.errors.QueryCanceled) {text}"

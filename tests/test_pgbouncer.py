@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 
 from examples import pgbouncer as m
 from examples.errors import capture
-from examples.errors.poolers import run_worker
+from examples.errors.poolers import run_worker, show_setting
 from tests.conftest import Lane
 from tools.databases import Server
 from tools.statements import count_statements
@@ -363,20 +363,12 @@ async def test_startup_settings_behind_the_pooler(
     and refuses any other: set those per transaction or as a database/role default."""
     args = asyncpg_args if lane.driver == "asyncpg" else psycopg_args
     engine = create_async_engine(pooler_url, connect_args=args)
-    outcome = await capture(_show_application_name(engine))
+    outcome = await capture(show_setting(engine, "application_name"))
     if refused:
         parameter = "jit" if lane.driver == "asyncpg" else "options"
         assert f"unsupported startup parameter: {parameter}" in outcome.message, outcome
     else:
         assert outcome.value == "web", outcome
-
-
-async def _show_application_name(engine: AsyncEngine) -> str:
-    try:
-        async with engine.begin() as conn:
-            return str((await conn.execute(text("SHOW application_name"))).scalar_one())
-    finally:
-        await engine.dispose()
 
 
 # --- session features that do not survive transaction pooling ---------------------------------

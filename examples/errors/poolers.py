@@ -134,24 +134,27 @@ STARTUP_TIMEOUT: dict[str, dict[str, Any]] = {
 }
 
 
-async def _show_statement_timeout(engine: AsyncEngine) -> str:
+async def show_setting(engine: AsyncEngine, name: str) -> str:
+    """The value of setting ``name`` in a transaction of a new engine, which is then disposed."""
+    if not name.isidentifier():
+        raise ValueError(f"not a setting name: {name!r}")
     try:
         async with engine.begin() as conn:
-            return str((await conn.execute(text("SHOW statement_timeout"))).scalar_one())
+            return str((await conn.execute(text(f"SHOW {name}"))).scalar_one())
     finally:
         await engine.dispose()
 
 
 async def wrong_startup_statement_timeout(url: str) -> str:
     driver = make_url(url).get_driver_name()
-    return await _show_statement_timeout(
-        create_async_engine(url, connect_args=STARTUP_TIMEOUT[driver])
+    return await show_setting(
+        create_async_engine(url, connect_args=STARTUP_TIMEOUT[driver]), "statement_timeout"
     )
 
 
 async def fixed_startup_statement_timeout(url: str) -> str:
     # SET LOCAL per transaction (make_pooler_engine's "begin" event).
-    return await _show_statement_timeout(make_pooler_engine(url, statement_timeout=30))
+    return await show_setting(make_pooler_engine(url, statement_timeout=30), "statement_timeout")
 
 
 async def _other_client_after(url: str, setting: str) -> str:
