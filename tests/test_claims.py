@@ -1,4 +1,4 @@
-"""The claims ledger (tests/claims.toml, explained in tools/claims.py): every sentence of SKILL.md
+"""The claims ledger (tests/claims/*.toml, explained in tools/claims.py): every sentence of SKILL.md
 and every rule and table row of a reference that states a behaviour, a number or a version names
 the tests or benchmarks that prove it, and those exist."""
 

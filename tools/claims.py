@@ -1,8 +1,8 @@
 """The claims ledger: which test or benchmark proves each sentence of the skill that states a
 behaviour, a number or a version.
 
-Code is mirrored from examples/ and run; prose is not. tests/claims.toml lists, per document, a
-distinctive piece of each claim's text and the proofs (``tests/test_x.py::test_name`` or
+Code is mirrored from examples/ and run; prose is not. tests/claims/*.toml list, per document,
+a distinctive piece of each claim's text and the proofs (``tests/test_x.py::test_name`` or
 ``benchmark:NAME``). tests/test_claims.py fails when a ledger text no longer appears in its
 document, when a proof does not exist, or when a claim has no entry. Claims are:
 
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-LEDGER = ROOT / "tests" / "claims.toml"
+LEDGER = ROOT / "tests" / "claims"  # one TOML file per document: skill.toml, errors.toml, ...
 TRIGGER = re.compile(r"\d|x faster|\braises?\b|\bcommits?\b|\bnever\b|\balways\b", re.IGNORECASE)
 _LIST_ITEM = re.compile(r"^(\s*)(?:[-*]|\d+\.)\s+")
 _CODE_SPAN = re.compile(r"`[^`]*`")
@@ -184,12 +184,15 @@ class Entry:
     proof: tuple[str, ...]
 
 
-def ledger(path: Path = LEDGER) -> list[Entry]:
-    data = tomllib.loads(path.read_text())
-    return [
-        Entry(item["doc"], normalize(item["text"]), tuple(item["proof"]))
-        for item in data.get("claim", [])
-    ]
+def ledger(folder: Path = LEDGER) -> list[Entry]:
+    entries: list[Entry] = []
+    for path in sorted(folder.glob("*.toml")):
+        data = tomllib.loads(path.read_text())
+        entries += [
+            Entry(item["doc"], normalize(item["text"]), tuple(item["proof"]))
+            for item in data.get("claim", [])
+        ]
+    return entries
 
 
 def uncovered(entries: list[Entry]) -> list[Unit]:
