@@ -151,6 +151,25 @@ async def test_session_held_across_each_call_takes_every_connection(
     assert [stored[f"TRK0000{n}"] for n in (1, 3, 4, 5)] == [("delivered", 1)] * 4
 
 
+async def test_session_held_across_each_call_limits_the_calls_to_the_pool_size(
+    db: Database, ids: list[int]
+) -> None:
+    engine = create_async_engine(db.url, pool_size=5, max_overflow=0, pool_timeout=30)
+    try:
+        async with asyncio.timeout(30), TrackingServer(delay=0) as carrier:
+            carrier.gate.clear()
+            client = CarrierClient(carrier.port)
+            batch = asyncio.create_task(
+                wrong_refresh_statuses(async_sessionmaker(engine), client, ids)
+            )
+            await carrier.wait_in_flight(5)  # the other 3 wait for a connection, not the carrier
+            carrier.gate.set()
+            await batch
+            assert (carrier.requests, carrier.max_in_flight) == (8, 5)
+    finally:
+        await engine.dispose()
+
+
 async def test_read_release_call_write_holds_no_connection_during_the_calls(
     db: Database, ids: list[int]
 ) -> None:
