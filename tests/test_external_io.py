@@ -69,6 +69,20 @@ async def pool_of_5(db: Database) -> AsyncIterator[AsyncEngine]:
         await engine.dispose()
 
 
+@contextlib.asynccontextmanager
+async def calls_held(
+    db: Database,
+) -> AsyncIterator[tuple[AsyncEngine, async_sessionmaker[AsyncSession], TrackingServer]]:
+    """A pool of 5 and a carrier that holds every call in flight until its gate is set."""
+    async with (
+        asyncio.timeout(30),
+        pool_of_5(db) as engine,
+        TrackingServer(delay=0, answers={"TRK00002": "lost"}) as carrier,
+    ):
+        carrier.gate.clear()
+        yield engine, async_sessionmaker(engine), carrier
+
+
 @dataclass
 class Activity:
     checkouts: int = 0
@@ -122,13 +136,7 @@ async def rows(db: Database) -> dict[str, tuple[str, int]]:
 async def test_session_held_across_each_call_takes_every_connection(
     db: Database, ids: list[int]
 ) -> None:
-    async with (
-        asyncio.timeout(30),
-        pool_of_5(db) as engine,
-        TrackingServer(delay=0, answers={"TRK00002": "lost"}) as carrier,
-    ):
-        Session = async_sessionmaker(engine)
-        carrier.gate.clear()
+    async with calls_held(db) as (engine, Session, carrier):
         with count_statements(engine) as log, activity(engine) as seen:
             batch = asyncio.create_task(
                 wrong_refresh_statuses(Session, CarrierClient(carrier.port), ids[:5])
@@ -173,13 +181,7 @@ async def test_session_held_across_each_call_limits_the_calls_to_the_pool_size(
 async def test_read_release_call_write_holds_no_connection_during_the_calls(
     db: Database, ids: list[int]
 ) -> None:
-    async with (
-        asyncio.timeout(30),
-        pool_of_5(db) as engine,
-        TrackingServer(delay=0, answers={"TRK00002": "lost"}) as carrier,
-    ):
-        Session = async_sessionmaker(engine)
-        carrier.gate.clear()
+    async with calls_held(db) as (engine, Session, carrier):
         with count_statements(engine) as log, activity(engine) as seen:
             batch = asyncio.create_task(
                 m.refresh_statuses(Session, CarrierClient(carrier.port).get, ids, limit=4)
