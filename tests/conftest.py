@@ -123,8 +123,8 @@ def pytest_runtest_makereport(
     # The lane travels with the report (pytest-xdist sends reports, not items, to the
     # process that prints the summary).
     callspec = getattr(item, "callspec", None)
-    if callspec is not None and "lane" in callspec.params:
-        lane = callspec.params["lane"]
+    lane = callspec.params.get("lane") if callspec is not None else None
+    if isinstance(lane, str):  # not NOTSET: --lanes left this test no lane to run on
         report.user_properties.append(("lane", lane))
         report.user_properties.append(("lane_source", _server_descriptions.get(lane, "")))
     return report
