@@ -34,7 +34,10 @@ def set_connection_defaults(engine: AsyncEngine) -> None:
             cursor.execute("PRAGMA foreign_keys = ON")
         elif backend in ("mysql", "mariadb"):
             # NOW() and DATETIME follow the session time zone, which is the server's: pin UTC.
-            cursor.execute("SET time_zone = '+00:00'")
+            # Strict mode: a value too long or not in an ENUM is an error, not silently cut.
+            cursor.execute(
+                "SET time_zone = '+00:00', sql_mode = CONCAT(@@sql_mode, ',STRICT_TRANS_TABLES')"
+            )
         cursor.close()
 
 

@@ -44,6 +44,7 @@ from examples import column_types as m
 from examples.errors import Database, capture
 from examples.migrations import runner
 from examples.migrations.runner import ALEMBIC_INI
+from examples.quickstart import make_engine
 from tests.conftest import Lane
 from tests.test_errors_types import unsafe_new_enum_value, updates
 from tools.statements import count_statements
@@ -573,7 +574,7 @@ async def test_alembic_revision_adds_an_enum_member(db_url: URL, tmp_path: Path)
     url = db_url.render_as_string(hide_password=False)
     cfg = migrations_with(tmp_path, url, CREATE_TICKETS, ADD_ON_HOLD)
     await upgrade_in_one_transaction(cfg)
-    engine = create_async_engine(url)
+    engine = make_engine(url)  # strict on MariaDB whatever the server's sql_mode
     try:
         async with engine.begin() as conn:
             await conn.execute(text("INSERT INTO ct_tickets (status) VALUES ('on_hold')"))

@@ -5,7 +5,10 @@
 * MariaDB's NOW() and DATETIME follow the session time zone, which is the server's: a server
   outside UTC shifts every server-default timestamp unless the session pins UTC;
 * the models' UTCDateTime gives aware UTC datetimes back on every database, and refuses naive
-  ones before any SQL.
+  ones before any SQL;
+* MariaDB outside strict mode (``sql_mode=''``, as older or hand-configured servers run) cuts a
+  value that is too long and stores it, with only a warning, unless the session turns strict
+  mode on.
 
 Each setting is checked on all three engine factories (quickstart, production, testing) and
 the wrong way (a bare create_async_engine) is shown failing where the problem exists.
@@ -18,7 +21,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 from sqlalchemy import URL, delete, func, insert, select, text
-from sqlalchemy.exc import IntegrityError, StatementError
+from sqlalchemy.exc import DataError, IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -218,3 +221,43 @@ async def test_a_naive_datetime_is_refused_before_any_write(
         await session.flush()
     await session.rollback()
     assert await session.scalar(select(func.count()).select_from(User)) == 0
+
+
+# --- MariaDB strict mode -------------------------------------------------------------------
+
+
+def _lax_server(url: URL) -> URL:
+    """The same database, reached as if the server ran with sql_mode='' (no strict mode)."""
+    return url.update_query_dict({"init_command": "SET SESSION sql_mode = ''"})
+
+
+async def _store_long_name(engine: AsyncEngine) -> str | None:
+    Session = async_sessionmaker(engine, expire_on_commit=False)
+    async with Session() as session, session.begin():
+        session.add(User(email="long@example.com", name="n" * 150))  # name is String(100)
+    async with Session() as session:
+        return await session.scalar(select(User.name).where(User.email == "long@example.com"))
+
+
+@pytest.mark.lanes("mysql")  # PostgreSQL always refuses; SQLite stores the whole value
+async def test_without_strict_mode_mariadb_silently_cuts_a_long_value(tables: URL) -> None:
+    bare = create_async_engine(_lax_server(tables))  # the wrong way: the server's sql_mode
+    try:
+        assert await _store_long_name(bare) == "n" * 100  # 50 characters lost, no error
+    finally:
+        await bare.dispose()
+
+
+@pytest.mark.parametrize("factory", FACTORIES)
+@pytest.mark.lanes("mysql")
+async def test_every_engine_factory_turns_strict_mode_on(tables: URL, factory: str) -> None:
+    engine = FACTORIES[factory](_lax_server(tables))
+    try:
+        async with engine.connect() as conn:
+            assert "STRICT_TRANS_TABLES" in str(await conn.scalar(text("SELECT @@sql_mode")))
+        with pytest.raises(DataError, match=r"Data too long for column 'name'"):
+            await _store_long_name(engine)
+        async with engine.connect() as conn:
+            assert await conn.scalar(select(func.count()).select_from(User)) == 0
+    finally:
+        await engine.dispose()

@@ -173,8 +173,14 @@ class Database:
 
 
 async def open_database(url: str, *metadata: MetaData) -> Database:
-    """Create the tables of ``metadata`` on ``url``; ``Database.close()`` drops them again."""
+    """Create the tables of ``metadata`` on ``url``; ``Database.close()`` drops them again.
+
+    The engine has SKILL.md's per-connection settings (set_connection_defaults), so each
+    family shows what happens with the skill's setup on any server configuration."""
+    from examples.quickstart import set_connection_defaults
+
     engine = create_async_engine(url)
+    set_connection_defaults(engine)
     async with engine.begin() as conn:
         for meta in metadata:
             await conn.run_sync(meta.create_all)
