@@ -2,7 +2,8 @@
 
 * the lifespan creates the engine and disposes of it (one engine per app, not per request);
 * a dependency gives each request its own session and closes it, rolling back whatever the
-  endpoint did not commit (an exception, an HTTPException);
+  endpoint did not commit (an exception, an HTTPException), before the response is sent
+  (``scope="function"``), so no connection is held while a client downloads a body;
 * endpoints that write call ``commit()`` themselves, before returning, so a failed commit
   becomes an error response (409 for a duplicate) instead of a success already sent;
 * Pydantic v2 schemas are built from ORM objects (``from_attributes``), and every relationship
@@ -102,24 +103,35 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     # One session per request. Closing it rolls back anything not committed, so an endpoint
-    # that raises (HTTPException included) leaves nothing half-written. The code after
-    # `yield` runs after the response is sent (FastAPI >= 0.118): never commit here.
+    # that raises (HTTPException included) leaves nothing half-written. Never commit here:
+    # commit in the endpoint, where a failure can still become an error response.
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
     async with sessionmaker() as session:
         yield session
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# scope="function" (FastAPI >= 0.121): the session closes when the endpoint returns, before
+# the response is sent. The default scope closes it after the response is sent, so a read
+# endpoint keeps its connection (on SQLite with BEGIN IMMEDIATE, the write lock) checked out
+# while the client downloads the body.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+# Only for a StreamingResponse that reads from the session while it streams: the default
+# scope keeps the session, and its connection, until the last chunk is sent.
+StreamingSessionDep = Annotated[AsyncSession, Depends(get_session)]
 # endregion: session
 
 
+from examples.models import AuditEvent, Post, Tag, User  # the models SKILL.md shows
+
+# isort: split
 # region: endpoints
+from collections.abc import AsyncIterator
+
 from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
-
-from examples.models import AuditEvent, Post, Tag, User
 
 router = APIRouter()
 
@@ -195,6 +207,17 @@ async def list_posts(
     posts = (await session.scalars(stmt)).all()
     items = [PostOut.model_validate(p) for p in posts]
     return PostPage(items=items, next_after=posts[-1].id if len(posts) == limit else None)
+
+
+@router.get("/export/emails")
+async def export_emails(session: StreamingSessionDep) -> StreamingResponse:
+    # The body is read from the database while it is sent: StreamingSessionDep keeps the
+    # session open until the last line (with SessionDep it would already be closed).
+    async def lines() -> AsyncIterator[str]:
+        async for email in await session.stream_scalars(select(User.email).order_by(User.id)):
+            yield f"{email}\n"
+
+    return StreamingResponse(lines(), media_type="text/plain")
 
 
 # endregion: endpoints
