@@ -32,10 +32,13 @@ from sqlalchemy.pool import QueuePool
 from starlette.types import Message, Receive, Scope, Send
 
 from examples import fastapi_app
+from examples.errors.dialects import without_insert_returning
 from examples.fastapi_app import PostOut, SessionDep, UserIn, create_app, get_session
 from examples.models import AuditEvent, Post, Tag, User, post_tags
 from examples.quickstart import create_tables
 from examples.testing_recipe import make_post
+from tests.conftest import Lane
+from tests.test_errors_dialects import statement_shapes
 from tools.statements import count_statements
 
 
@@ -163,10 +166,7 @@ async def test_create_and_read_a_user(api: Api) -> None:
         )
     assert response.status_code == 201
     # INSERT ... RETURNING id, created_at for the user, then its audit event; no SELECT.
-    assert [s.split()[:3] for s in log.statements if not s.startswith(("BEGIN", "COMMIT"))] == [
-        ["INSERT", "INTO", "users"],
-        ["INSERT", "INTO", "audit_events"],
-    ]
+    assert statement_shapes(log.statements) == ["INSERT users", "INSERT audit_events"]
     user = response.json()
     assert (user["email"], user["name"]) == ("ada@example.com", "Ada")
     assert user["created_at"]
@@ -174,6 +174,54 @@ async def test_create_and_read_a_user(api: Api) -> None:
     detail = (await api.client.get(f"/users/{user['id']}")).json()
     assert detail == {**user, "posts": []}
     assert await api.count(AuditEvent) == 1  # written in the same transaction as the user
+
+
+# What POST /users and POST /users/{id}/posts send, with RETURNING (every lane: PostgreSQL,
+# SQLite >= 3.35, MariaDB >= 10.5) and without it (MySQL's path, reproduced on MariaDB).
+CREATE_POST_STATEMENTS = [
+    "SELECT users.id",  # session.get(User, user_id)
+    "SELECT tags.id",  # the existing tags
+    "INSERT tags",  # the new tag
+    "INSERT posts",
+    "INSERT post_tags",
+]
+
+
+async def test_server_defaults_come_back_with_the_insert(api: Api) -> None:
+    with count_statements(api.app_engine) as log:
+        user = await api.user("ada@example.com")
+        post = await api.post(user["id"], "Notes", ["sql"])
+    assert user["created_at"]
+    assert post["created_at"]
+    assert statement_shapes(log.statements) == [
+        "INSERT users",
+        "INSERT audit_events",
+        *CREATE_POST_STATEMENTS,
+    ]
+
+
+@pytest.mark.lanes("mysql")
+async def test_without_returning_each_insert_is_followed_by_one_select(api: Api) -> None:
+    """MySQL's path: the models' eager_defaults=True reads created_at back with one SELECT
+    after each INSERT of a class with a server default, so the response still needs no IO."""
+    await without_insert_returning(api.app_engine)
+    with count_statements(api.app_engine) as log:
+        user = await api.user("ada@example.com")
+        post = await api.post(user["id"], "Notes", ["sql"])
+    assert user["created_at"]
+    assert post["created_at"]
+    assert (
+        statement_shapes(log.statements)
+        == [
+            "INSERT users",
+            "SELECT users.created_at",
+            "INSERT audit_events",
+            "SELECT audit_events.created_at",
+            *CREATE_POST_STATEMENTS[:4],
+            "SELECT posts.created_at",  # tags and post_tags have no server default
+            *CREATE_POST_STATEMENTS[4:],
+        ]
+    )
 
 
 async def test_every_endpoint_returning_relations_serialises_them(api: Api) -> None:
@@ -575,7 +623,9 @@ async def test_sqlite_a_read_holds_the_write_lock_while_its_body_is_sent(
         assert (await read).status_code == 200
 
 
-async def test_a_streamed_body_keeps_its_session_until_it_is_sent(api: Api) -> None:
+async def test_a_streamed_body_keeps_its_session_until_it_is_sent(
+    api: Api, lane: Lane, db_url: URL
+) -> None:
     await api.user("ada@example.com")
     await api.user("grace@example.com")
     status, seen = await api.checked_out_while_sending("GET", "/export/emails")
@@ -585,6 +635,15 @@ async def test_a_streamed_body_keeps_its_session_until_it_is_sent(api: Api) -> N
     assert checked_out(api.app_engine) == 0  # given back once the last chunk was sent
     response = await api.client.get("/export/emails")
     assert response.text == "ada@example.com\ngrace@example.com\n"
+    if lane.backend == "sqlite":  # and, with BEGIN IMMEDIATE, the write lock while it streams
+        assert db_url.database is not None
+        api.probe.hold_next_body()
+        stream = asyncio.create_task(api.client.get("/export/emails"))
+        await api.probe.holding.wait()
+        with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+            take_write_lock_now(db_url.database)
+        api.probe.release()
+        assert (await stream).status_code == 200
 
 
 async def test_a_streamed_body_on_a_function_scoped_session_leaks_its_connection(
