@@ -345,7 +345,9 @@ async def test_bulk_insert_returning(db: Database, lane: Lane) -> None:
 async def test_bulk_insert_returning_on_mysql(db: Database) -> None:
     emails = ["e@mysql.test", "f@mysql.test"]
     async with as_mysql(db) as Session, Session() as session:
-        outcome = await capture(m.wrong_bulk_insert_returning(session, emails))
+        with count_statements(_engine(Session)) as log:
+            outcome = await capture(m.wrong_bulk_insert_returning(session, emails))
+        assert log.statements == []  # refused before anything is sent
         assert outcome.error is InvalidRequestError
         backend = _engine(Session).dialect.name  # mysql, or mariadb for a mariadb:// URL
         assert outcome.message == (
