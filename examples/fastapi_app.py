@@ -213,8 +213,10 @@ async def list_posts(
 async def export_emails(session: StreamingSessionDep) -> StreamingResponse:
     # The body is read from the database while it is sent: StreamingSessionDep keeps the
     # session open until the last line (with SessionDep it would already be closed).
+    stmt = select(User.email).order_by(User.id).execution_options(yield_per=1000)
+
     async def lines() -> AsyncIterator[str]:
-        async for email in await session.stream_scalars(select(User.email).order_by(User.id)):
+        async for email in await session.stream_scalars(stmt):
             yield f"{email}\n"
 
     return StreamingResponse(lines(), media_type="text/plain")

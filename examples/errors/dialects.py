@@ -301,8 +301,8 @@ async def fixed_server_default_without_returning(session: AsyncSession, email: s
 
 
 async def wrong_bulk_insert_returning(session: AsyncSession, emails: list[str]) -> list[Member]:
-    rows = [{"email": email} for email in emails]
-    return list(await session.scalars(insert(Member).returning(Member), rows))
+    stmt = insert(Member).returning(Member)
+    return list(await session.scalars(stmt, [{"email": email} for email in emails]))
 
 
 # region: fix-bulk-insert-returning
