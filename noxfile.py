@@ -5,6 +5,8 @@
 ./run-tests.sh -s tests-2.0 -- --lanes postgresql   # one lane (pytest args after --)
 """
 
+import os
+
 import nox
 
 nox.options.default_venv_backend = "uv"
@@ -36,7 +38,10 @@ def _tests(session: nox.Session, requirement: str) -> None:
     session.run("python", "-c", "import sqlalchemy; print('SQLAlchemy', sqlalchemy.__version__)")
     # Typing differs between the lines (e.g. Select[tuple[int]] vs Select[int]): check both.
     session.run("mypy")
-    session.run("pytest", *session.posargs)
+    # Two worker processes (pytest-xdist), each with its own databases; a module's tests stay on
+    # one worker so its module-scoped fixtures are made once. SQLA_TEST_WORKERS=0 runs in-process.
+    workers = os.environ.get("SQLA_TEST_WORKERS", "2")
+    session.run("pytest", "-n", workers, "--dist", "loadscope", *session.posargs)
 
 
 for _line, _requirement in SQLALCHEMY_LINES.items():

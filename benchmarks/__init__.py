@@ -14,7 +14,15 @@ if TYPE_CHECKING:
 def registry() -> dict[str, Benchmark]:
     """Every benchmark by name. Imported lazily: ``python -m benchmarks.streaming`` children
     must not import their own module twice."""
-    from benchmarks import bulk_insert, loading, pagination, pools, streaming, upsert
+    from benchmarks import (
+        bulk_insert,
+        external_io,
+        loading,
+        pagination,
+        pools,
+        streaming,
+        upsert,
+    )
 
-    modules = (bulk_insert, upsert, loading, streaming, pagination, pools)
+    modules = (bulk_insert, upsert, loading, streaming, pagination, pools, external_io)
     return {module.BENCHMARK.name: module.BENCHMARK for module in modules}

@@ -3,13 +3,14 @@
 Run: python -m examples.crud
 """
 
+from examples.models import User  # the models SKILL.md shows
+
+# isort: split
 # region: crud
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-
-from examples.models import User
 
 MAX_NAME = 100  # matches User.name = String(100)
 MAX_ID = 2**31 - 1  # User.id is an INTEGER: PostgreSQL rejects a larger parameter outright

@@ -6,7 +6,7 @@ a naming convention (stable constraint names for Alembic), and relationships dec
 both sides with ``back_populates``.
 """
 
-# region: models
+# region: base
 import datetime
 from typing import Annotated, Any
 
@@ -28,12 +28,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, WriteOnlyMapped, mapped_colu
 
 
 class UTCDateTime(TypeDecorator[datetime.datetime]):
-    """Aware datetimes in, aware UTC datetimes out, on every database.
-
-    PostgreSQL stores the instant (TIMESTAMPTZ). SQLite and MariaDB store no offset: values
-    go in as UTC wall-clock time and come back marked UTC. (Server defaults such as NOW() on
-    MariaDB follow the session time zone: make_engine() below pins it to UTC.)
-    """
+    """Aware datetimes in, aware UTC datetimes out, on every database. SQLite and MariaDB
+    store no offset: values are stored as UTC wall-clock time (MariaDB's NOW() too, once
+    make_engine() pins the session time zone)."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
@@ -41,12 +38,10 @@ class UTCDateTime(TypeDecorator[datetime.datetime]):
     def process_bind_param(
         self, value: datetime.datetime | None, dialect: Dialect
     ) -> datetime.datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
+        if value is not None and value.tzinfo is None:
             raise ValueError(f"naive datetime {value}: pass an aware one (datetime.UTC)")
-        if dialect.name == "postgresql":
-            return value
+        if value is None or dialect.name == "postgresql":
+            return value  # TIMESTAMPTZ stores the instant
         return value.astimezone(datetime.UTC).replace(tzinfo=None)
 
     def process_result_value(
@@ -65,7 +60,7 @@ CreatedAt = Annotated[datetime.datetime, mapped_column(server_default=func.now()
 
 
 class Base(AsyncAttrs, DeclarativeBase):
-    # Named constraints, so Alembic migrations can find and drop them later.
+    # Named constraints: Alembic migrations can find and drop them later.
     metadata = MetaData(
         naming_convention={
             "ix": "ix_%(column_0_label)s",
@@ -80,12 +75,15 @@ class Base(AsyncAttrs, DeclarativeBase):
         str: String(255),
         datetime.datetime: UTCDateTime,
     }
-    # Fetch server defaults (created_at) right after INSERT: RETURNING where the database has
-    # it (PostgreSQL, SQLite, MariaDB >= 10.5), an extra SELECT on MySQL. Without it, MySQL
-    # leaves created_at unloaded and reading it later is IO: MissingGreenlet.
+    # Fetch server defaults (created_at) with the INSERT: RETURNING on PostgreSQL, SQLite and
+    # MariaDB >= 10.5; a SELECT on MySQL, which otherwise leaves them unloaded (MissingGreenlet).
     __mapper_args__: Any = {"eager_defaults": True}
 
 
+# endregion: base
+
+
+# region: models
 post_tags = Table(
     "post_tags",
     Base.metadata,
@@ -102,15 +100,14 @@ class User(Base):
     name: Mapped[str] = mapped_column(String(100), index=True)
     created_at: Mapped[CreatedAt]
     # lazy="raise": a relationship you forgot to load fails loudly instead of doing hidden IO.
-    # The cascades of "all" except refresh-expire: with it, `await session.refresh(user)`
-    # expires the loaded posts too, and reading them afterwards is IO (lazy="raise" error).
+    # Not cascade="all": its refresh-expire makes refresh(user) unload the posts' relations.
     posts: Mapped[list["Post"]] = relationship(
         back_populates="author",
         cascade="save-update, merge, expunge, delete, delete-orphan",
         lazy="raise",
     )
-    # A collection too large to load: never loaded whole, queried and appended through its API.
-    # passive_deletes: deleting a user leaves its events to the foreign key's ON DELETE CASCADE.
+    # Too large to load: queried and appended through its API. passive_deletes: the foreign
+    # key's ON DELETE CASCADE removes them (on SQLite only with foreign keys on: make_engine).
     events: WriteOnlyMapped["AuditEvent"] = relationship(
         cascade="save-update, merge, expunge, delete, delete-orphan",
         passive_deletes=True,

@@ -38,6 +38,9 @@ def set_connection_defaults(engine: AsyncEngine) -> None:
         cursor.close()
 
 
+# endregion: setup
+
+
 async def create_tables(engine: AsyncEngine) -> None:
     # metadata.create_all is sync code; run_sync runs it on the async connection.
     async with engine.begin() as conn:
@@ -47,7 +50,6 @@ async def create_tables(engine: AsyncEngine) -> None:
 async def drop_tables(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
         await conn.run_sync(Base.metadata.drop_all)
-# endregion: setup
 
 
 # region: lifecycle

@@ -116,21 +116,28 @@ async def deposit_atomic(session: AsyncSession, account_id: int, amount: int) ->
 # endregion: work
 
 
+# region: usage
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+
+def serializable_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions whose transactions are SERIALIZABLE: a conflict fails one of them instead of
+    silently losing an update (run_in_transaction() then reruns it)."""
+    if engine.dialect.name != "sqlite":  # SQLite transactions are always serializable
+        engine = engine.execution_options(isolation_level="SERIALIZABLE")
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+# endregion: usage
+
+
 async def main(url: str) -> None:
     from sqlalchemy import select
 
     from examples.production import make_production_engine
 
     engine = make_production_engine(url)
-    # region: usage
-    # SQLite transactions are always serializable; elsewhere ask for it per engine or session.
-    serializable = (
-        engine
-        if engine.dialect.name == "sqlite"
-        else engine.execution_options(isolation_level="SERIALIZABLE")
-    )
-    Session = async_sessionmaker(serializable, expire_on_commit=False)
-    # endregion: usage
+    Session = serializable_sessionmaker(engine)
     try:
         async with engine.begin() as conn:
             await conn.run_sync(RetriesBase.metadata.create_all)

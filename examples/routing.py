@@ -3,7 +3,9 @@
 Illustrates ``Session.get_bind()`` overridden on a *sync* ``Session`` subclass (the ORM calls it
 from inside the sync session that every AsyncSession wraps, so it must return a sync
 ``Engine``: ``async_engine.sync_engine``), plugged in with
-``async_sessionmaker(sync_session_class=...)``.
+``async_sessionmaker(sync_session_class=...)``, and the reads that must not go to a replica:
+locking reads (``FOR UPDATE``), reads inside a ``session.begin()`` unit of work, and reads after
+the transaction has written.
 
 Run: python -m examples.routing   (uses two databases: DATABASE_URL and a second SQLite file)
 """
@@ -11,15 +13,16 @@ Run: python -m examples.routing   (uses two databases: DATABASE_URL and a second
 # region: routing
 from typing import Any
 
-from sqlalchemy import Engine, Select
+from sqlalchemy import Connection, Engine, Select, event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction, SessionTransactionOrigin
 from sqlalchemy.sql import ClauseElement
 
 
 class RoutingSession(Session):
-    """Plain SELECTs go to the reader; everything else (flushes, bulk and DML statements,
-    text(), session.connection()) goes to the writer."""
+    """Plain reads go to the replica. To the primary go: every write (flushes, DML, text(),
+    session.connection()), locking reads (with_for_update), every statement of a unit of
+    work opened with session.begin(), and every read after the transaction first wrote."""
 
     def __init__(self, *, writer: Engine, reader: Engine, **kw: Any) -> None:
         super().__init__(**kw)
@@ -31,9 +34,34 @@ class RoutingSession(Session):
     ) -> Engine:
         # Name what may go to the replica and send the rest to the primary: flushes and ORM
         # bulk INSERTs arrive here with no clause at all, only a mapper.
-        if isinstance(clause, Select):
+        if isinstance(clause, Select) and self._replica_may_answer(clause):
             return self.reader
         return self.writer
+
+    def _replica_may_answer(self, select: Select[Any]) -> bool:
+        if select._for_update_arg is not None:  # FOR UPDATE / FOR SHARE: locks on the primary
+            return False
+        transaction = self.get_transaction()
+        if transaction is None:
+            return True
+        # A unit of work reads what it is about to change: a lagging replica would make it
+        # decide on stale rows. And once a transaction has written, it reads its own writes.
+        explicit = transaction.origin is SessionTransactionOrigin.BEGIN
+        return not explicit and not self.info.get("wrote", False)
+
+
+@event.listens_for(RoutingSession, "after_begin")
+def _remember_the_write(
+    session: Session, transaction: SessionTransaction, connection: Connection
+) -> None:
+    if isinstance(session, RoutingSession) and connection.engine is session.writer:
+        session.info["wrote"] = True
+
+
+@event.listens_for(RoutingSession, "after_transaction_end")
+def _forget_the_write(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # the whole transaction ended: reads may use the replica
+        session.info.pop("wrote", None)
 
 
 def routing_sessionmaker(

@@ -47,6 +47,8 @@ async def get_user_with_posts(
     async with Session() as session:
         # Load here everything the caller will touch: once the block ends the user is
         # detached, and a relationship that was not loaded can no longer be.
+        # (In a session that may already hold this user, add populate_existing=True: get()
+        # returns an object it already has as it is, ignoring the options.)
         return await session.get(User, user_id, options=[selectinload(User.posts)])
 
 

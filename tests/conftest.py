@@ -47,8 +47,6 @@ from tools.databases import (
     unique_name,
 )
 
-_lane_of_test: dict[str, str] = {}
-
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("database lanes")
@@ -122,24 +120,28 @@ def pytest_runtest_makereport(
     ):
         report.outcome = "failed"
         report.longrepr = f"skipped in a run that requires every test to run: {report.longrepr}"
+    # The lane travels with the report (pytest-xdist sends reports, not items, to the
+    # process that prints the summary).
+    callspec = getattr(item, "callspec", None)
+    lane = callspec.params.get("lane") if callspec is not None else None
+    if isinstance(lane, str):  # not NOTSET: --lanes left this test no lane to run on
+        report.user_properties.append(("lane", lane))
+        report.user_properties.append(("lane_source", _server_descriptions.get(lane, "")))
     return report
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        callspec = getattr(item, "callspec", None)
-        if callspec is not None and "lane" in callspec.params:
-            _lane_of_test[item.nodeid] = callspec.params["lane"]
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     counts: dict[str, Counter[str]] = {}
+    sources: dict[str, str] = {}
     for outcome in ("passed", "failed", "error", "skipped", "xfailed", "xpassed"):
         for report in terminalreporter.stats.get(outcome, []):
             if getattr(report, "when", "call") != "call" and outcome == "passed":
                 continue
-            lane = _lane_of_test.get(getattr(report, "nodeid", ""), "no database")
+            properties = dict(getattr(report, "user_properties", []))
+            lane = properties.get("lane", "no database")
             counts.setdefault(lane, Counter())[outcome] += 1
+            if properties.get("lane_source"):
+                sources.setdefault(lane, properties["lane_source"])
     if not counts:
         return
     terminalreporter.section("tests per database lane")
@@ -147,7 +149,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         if lane in counts:
             c = counts[lane]
             parts = [f"{c[k]} {k}" for k in ("passed", "failed", "error", "skipped") if c[k]]
-            source = _server_descriptions.get(lane, "")
+            source = sources.get(lane, "")
             terminalreporter.write_line(f"{lane:<20} {', '.join(parts):<32} {source}")
 
 

@@ -558,10 +558,11 @@ def test_every_reference_a_rule_prints_resolves_to_a_heading(code: str) -> None:
 
 def test_skill_md_tells_the_assistant_to_run_the_checker() -> None:
     skill = (ROOT / "SKILL.md").read_text()
-    lines = [line for line in skill.splitlines() if "scripts/check_async_sqlalchemy.py" in line]
-    assert len(lines) == 1, lines
-    assert "After writing or changing database code" in lines[0]
-    assert "--help" in lines[0]
+    paragraphs = [" ".join(p.split()) for p in skill.split("\n\n")]
+    found = [p for p in paragraphs if "scripts/check_async_sqlalchemy.py" in p]
+    assert len(found) == 1, found
+    assert "After writing or changing database code" in found[0]
+    assert "--help" in found[0]
 
 
 def test_speed_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,21 +1,14 @@
 """The checker on code nobody here wrote: pinned sdists of real packages that use
 sqlalchemy.ext.asyncio, with every finding reviewed by hand in tests/checker/corpus.toml.
 
-The sdists are downloaded once with ``pip download`` (sha256 checked) into a cache outside the
-repository: ``$SQLA_CHECKER_CORPUS_CACHE``, else ``~/.cache/sqlalchemy-async-skill/checker-corpus``.
+The sdists are downloaded once with ``pip download`` (sha256 checked) into the cache of
+tools/sdists.py (``$SQLA_SDIST_CACHE``, else ``~/.cache/sqlalchemy-async-skill/sdists``).
 Later runs read the unpacked copies. The report with the figures is tests/checker/README.md.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
-import os
-import shutil
-import subprocess
-import sys
-import tarfile
-import tempfile
 import tomllib
 from collections import Counter
 from dataclasses import dataclass
@@ -24,22 +17,12 @@ from pathlib import Path
 import check_async_sqlalchemy as checker
 import pytest
 
+from tools.sdists import Package, cache_dir, fetch
 from tools.snippets import ROOT
 
 CORPUS = ROOT / "tests" / "checker" / "corpus.toml"
 REPORT = ROOT / "tests" / "checker" / "README.md"
 MAX_FALSE_POSITIVE_RATE = 0.10
-
-
-@dataclass(frozen=True)
-class Package:
-    name: str
-    version: str
-    sha256: str
-
-    @property
-    def key(self) -> str:
-        return f"{self.name}-{self.version}"
 
 
 @dataclass(frozen=True)
@@ -59,54 +42,6 @@ def corpus() -> tuple[list[Package], list[Reviewed]]:
         for f in data.get("finding", [])
     ]
     return packages, reviewed
-
-
-def cache_dir() -> Path:
-    configured = os.environ.get("SQLA_CHECKER_CORPUS_CACHE")
-    if configured:
-        return Path(configured)
-    return Path.home() / ".cache" / "sqlalchemy-async-skill" / "checker-corpus"
-
-
-def fetch(package: Package, cache: Path) -> Path:
-    """The unpacked sdist (its top directory), downloaded and checked on first use."""
-    target = cache / package.key
-    if (target / ".complete").is_file():
-        return target
-    cache.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=cache, prefix=".download-") as tmp:
-        work = Path(tmp)
-        download = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--no-deps",
-                "--no-binary",
-                package.name,
-                "--dest",
-                str(work / "sdist"),
-                f"{package.name}=={package.version}",
-            ],
-            check=False,
-            capture_output=True,
-            text=True,
-        )
-        assert download.returncode == 0, f"pip download {package.key} failed:\n{download.stderr}"
-        (sdist,) = (work / "sdist").iterdir()
-        digest = hashlib.sha256(sdist.read_bytes()).hexdigest()
-        assert digest == package.sha256, f"{sdist.name}: sha256 {digest}, pinned {package.sha256}"
-        with tarfile.open(sdist) as archive:
-            archive.extractall(work / "unpacked", filter="data")
-        (top,) = (work / "unpacked").iterdir()
-        (top / ".complete").write_text(f"{sdist.name} {digest}\n")
-        if target.exists():
-            shutil.rmtree(target)  # a partial unpack from an interrupted run
-        top.rename(target)
-    return target
 
 
 @functools.cache

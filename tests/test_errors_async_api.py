@@ -55,7 +55,7 @@ async def test_create_all_on_async_engine(db: Database) -> None:
     assert outcome.error is AttributeError
     assert outcome.message == "'AsyncEngine' object has no attribute '_run_ddl_visitor'"
     assert "err_notes" not in await async_api.fixed_inspect(db.engine)  # nothing was created
-    await async_api.fixed_create_all(db.engine)
+    await async_api.fixed_create_all(db.engine, async_api.NotesBase.metadata)
     assert "err_notes" in await async_api.fixed_inspect(db.engine)
 
 

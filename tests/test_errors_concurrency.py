@@ -70,7 +70,7 @@ async def test_commit_while_query_runs(db: Database, lane: Lane) -> None:
     else:
         # aiosqlite runs every call in order on its own thread: nothing fails, still wrong.
         assert outcome.error is None
-    await m.fixed_commit_while_query_runs(db.url)
+    await m.fixed_commit_while_query_runs(db.url, m.SLOW_QUERY[db.dialect])
 
 
 async def test_engine_shared_across_loops(db: Database, lane: Lane) -> None:

@@ -209,3 +209,13 @@ async def test_main(db_url: sqlalchemy.URL, capsys: pytest.CaptureFixture[str]) 
     assert "wrong_session_left_open: raised sqlalchemy.exc.TimeoutError" in out
     assert "  warned: SAWarning: The garbage collector is trying to clean up" in out
     assert "fixed_catch_driver_exception: returned 'email taken (" in out
+
+
+async def test_get_options_ignored(db: Database) -> None:
+    """session.get() of an object already in the session applies no loader option."""
+    async with db.Session() as session:
+        outcome = await capture(m.wrong_get_options_ignored(session))
+    assert outcome.error is InvalidRequestError
+    assert outcome.message == "'User.posts' is not available due to lazy='raise'"
+    async with db.Session() as session:
+        assert await m.fixed_get_populate_existing(session) == ["COBOL"]

@@ -28,7 +28,12 @@ from examples import production, retries
 from examples.crud import create_user
 from examples.models import Base, User
 from examples.production import make_production_engine
-from examples.retries import Account, RetriesBase, run_in_transaction
+from examples.retries import (
+    Account,
+    RetriesBase,
+    run_in_transaction,
+    serializable_sessionmaker,
+)
 from tests.conftest import Lane, make_test_engine
 from tools.versions import AIOSQLITE_CLOSES_CANCELLED_CURSOR, ASYNCPG_ERRORS_BY_SQLSTATE, SA21
 
@@ -361,16 +366,6 @@ async def test_asyncpg_command_timeout_raises_plain_timeout_error(db_url: URL, l
 # --- conflicts and retries ---------------------------------------------------------------------
 
 
-def serializable(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """The examples/retries.py usage: SERIALIZABLE, except on SQLite where it always is."""
-    bind = (
-        engine
-        if engine.dialect.name == "sqlite"
-        else engine.execution_options(isolation_level="SERIALIZABLE")
-    )
-    return async_sessionmaker(bind, expire_on_commit=False)
-
-
 async def open_accounts(engine: AsyncEngine, *balances: int) -> None:
     async with async_sessionmaker(engine)() as session, session.begin():
         session.add_all(Account(id=i, balance=b) for i, b in enumerate(balances, 1))
@@ -546,7 +541,7 @@ async def test_concurrent_read_modify_write_needs_serializable_and_retries(
         await open_accounts(engine, 0)
         if lane.backend == "sqlite":
             # BEGIN IMMEDIATE: one transaction at a time, so none can conflict or retry.
-            Session = serializable(engine)
+            Session = serializable_sessionmaker(engine)
             await asyncio.gather(*(run_in_transaction(Session, deposit_one) for _ in range(20)))
             assert await balances(engine) == [20]
             assert retry_count(caplog) == 0
@@ -591,7 +586,7 @@ async def test_concurrent_read_modify_write_needs_serializable_and_retries(
 
         # SERIALIZABLE turns the lost update into an error...
         await open_accounts_reset(engine, 0)
-        Session = serializable(engine)
+        Session = serializable_sessionmaker(engine)
         barrier = asyncio.Barrier(n)
         results = await asyncio.gather(
             *(

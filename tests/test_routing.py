@@ -98,16 +98,48 @@ async def test_bulk_and_dml_statements_go_to_the_writer(pair: Pair) -> None:
     assert await names_in(pair.reader) == ["from reader"]
 
 
-async def test_a_read_after_a_write_in_one_session_does_not_see_it(pair: Pair) -> None:
-    """The price of routing: the reader (a replica) has not got the writer's rows."""
+async def test_locking_reads_go_to_the_writer(pair: Pair) -> None:
+    """FOR UPDATE on a replica would lock nothing the primary knows of (or fail there)."""
     Session = routing.routing_sessionmaker(pair.writer, pair.reader)
-    async with Session() as session, session.begin():
+    async with Session() as session:
+        with count_statements(pair.writer) as on_writer, count_statements(pair.reader) as on_reader:
+            locked = await session.scalar(select(User).with_for_update())
+            assert locked is not None
+            assert locked.email == "writer@example.com"
+            again = await session.get(User, locked.id, with_for_update=True)
+            assert again is locked
+        await session.rollback()
+    assert on_writer.count == 2
+    assert on_reader.count == 0
+
+
+async def test_a_unit_of_work_reads_from_the_writer(pair: Pair) -> None:
+    """Inside session.begin() the code reads what it will change: from the primary, before
+    and after its first write (a lagging replica would hand it stale rows)."""
+    Session = routing.routing_sessionmaker(pair.writer, pair.reader)
+    with count_statements(pair.reader) as on_reader:
+        async with Session() as session, session.begin():
+            assert list(await session.scalars(select(User.name))) == ["from writer"]
+            session.add(User(email="ada@example.com", name="Ada"))
+            await session.flush()  # INSERT on the writer
+            names = list(await session.scalars(select(User.name).order_by(User.id)))
+    assert names == ["from writer", "Ada"]
+    assert on_reader.count == 0
+
+
+async def test_after_a_write_reads_stay_on_the_writer_until_the_transaction_ends(
+    pair: Pair,
+) -> None:
+    Session = routing.routing_sessionmaker(pair.writer, pair.reader)
+    async with Session() as session:
+        assert list(await session.scalars(select(User.name))) == ["from reader"]  # replica
         session.add(User(email="ada@example.com", name="Ada"))
-        await session.flush()  # INSERT on the writer
-        names = list(await session.scalars(select(User.name)))
-    assert names == ["from reader"]
-    # A session bound to the writer alone sees it.
-    assert await names_in(pair.writer) == ["from writer", "Ada"]
+        await session.flush()  # the transaction writes on the primary...
+        names = list(await session.scalars(select(User.name).order_by(User.id)))
+        assert names == ["from writer", "Ada"]  # ...and reads its own write there
+        await session.commit()
+        # A new transaction: plain reads may use the replica again.
+        assert list(await session.scalars(select(User.name))) == ["from reader"]
 
 
 async def test_text_and_explicit_connections_go_to_the_writer(pair: Pair) -> None:

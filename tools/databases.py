@@ -20,6 +20,8 @@ hides:
   process under the same ``TZ``.
 * ``SQLA_TEST_MYSQL_SCHEME`` (default ``mysql+aiomysql``): the URL form of the throwaway
   MariaDB, e.g. ``mariadb+aiomysql``, whose dialect is named "mariadb", not "mysql".
+* ``SQLA_TEST_MYSQL_SQL_MODE``: the throwaway MariaDB's ``sql_mode`` (its default is strict:
+  ``STRICT_TRANS_TABLES,...``; older or hand-configured servers run with ``""``).
 
 ``start_pgbouncer`` puts a throwaway PgBouncer (Debian package ``pgbouncer``) in front of a
 PostgreSQL server, in transaction pooling mode, as managed poolers run.
@@ -51,6 +53,7 @@ POSTGRESQL_URL_ENV = "SQLA_TEST_POSTGRESQL_URL"
 MYSQL_URL_ENV = "SQLA_TEST_MYSQL_URL"
 TIMEZONE_ENV = "SQLA_TEST_TIMEZONE"
 MYSQL_SCHEME_ENV = "SQLA_TEST_MYSQL_SCHEME"
+MYSQL_SQL_MODE_ENV = "SQLA_TEST_MYSQL_SQL_MODE"
 BACKENDS = ("sqlite", "postgresql", "mysql")
 
 
@@ -299,6 +302,9 @@ def start_throwaway_mariadb() -> Server:
     port = _free_port()
     timezone = server_timezone()
     timezone_args = [f"--default-time-zone={utc_offset(timezone)}"] if timezone else []
+    sql_mode = os.environ.get(MYSQL_SQL_MODE_ENV)
+    if sql_mode is not None:
+        timezone_args.append(f"--sql-mode={sql_mode}")
     server = _run_as(
         [
             mariadbd,

@@ -21,6 +21,11 @@ from examples.errors import capture, capture_call, open_database, pair, report
 from examples.models import Base as ProjectBase
 from examples.models import User
 
+# isort: split
+# region: models
+from sqlalchemy import String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
 
 class NotesBase(DeclarativeBase):
     pass
@@ -31,6 +36,9 @@ class Note(NotesBase):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     body: Mapped[str] = mapped_column(String(200))
+
+
+# endregion: models
 
 
 async def wrong_missing_await(session: AsyncSession) -> list[User]:
@@ -73,13 +81,14 @@ async def wrong_create_all_on_async_engine(engine: AsyncEngine) -> None:
 
 
 # region: fix-create-all
+from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 
-async def fixed_create_all(engine: AsyncEngine) -> None:
+async def fixed_create_all(engine: AsyncEngine, metadata: MetaData) -> None:
     # create_all is sync code: run_sync hands it a sync Connection whose IO is awaited.
     async with engine.begin() as conn:
-        await conn.run_sync(NotesBase.metadata.create_all)
+        await conn.run_sync(metadata.create_all)
 
 
 # endregion: fix-create-all
@@ -166,7 +175,7 @@ async def main(url: str) -> None:
         await pair(
             "create_all_on_async_engine",
             wrong_create_all_on_async_engine(db.engine),
-            fixed_create_all(db.engine),
+            fixed_create_all(db.engine, NotesBase.metadata),
         )
         await pair(
             "inspect_async_engine", wrong_inspect_async_engine(db.engine), fixed_inspect(db.engine)

@@ -34,6 +34,11 @@ from examples.errors import Outcome, capture, open_database, pair, report, run_p
 from examples.models import Base, User
 from examples.quickstart import make_engine
 
+# isort: split
+# region: jobs-model
+from sqlalchemy import String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
 
 class JobsBase(DeclarativeBase):
     pass
@@ -44,6 +49,9 @@ class Job(JobsBase):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(50))
+
+
+# endregion: jobs-model
 
 
 def first_failure(results: Sequence[object]) -> list[Any]:
@@ -128,10 +136,10 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 
-async def fixed_commit_while_query_runs(url: str) -> None:
+async def fixed_commit_while_query_runs(url: str, slow_sql: str) -> None:
     engine = create_async_engine(url)
     Session = async_sessionmaker(engine)
-    slow = text(SLOW_QUERY[engine.dialect.name])
+    slow = text(slow_sql)  # e.g. a report that runs for seconds
 
     async def run_report() -> None:
         async with Session() as own:  # the background task gets its own session
@@ -323,21 +331,26 @@ async def wrong_failed_statement_cursor(url: str) -> str:
 
 
 # region: fix-failed-statement-cursor
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from examples.production import close_failed_sqlite_cursors
 
 
-async def fixed_failed_statement_cursor(url: str) -> str:
+def make_sqlite_engine(url: str) -> AsyncEngine:
     engine = create_async_engine(url, connect_args={"timeout": 1})
     close_failed_sqlite_cursors(engine)  # make_production_engine() does this for SQLite
+    return engine
+
+
+# endregion: fix-failed-statement-cursor
+
+
+async def fixed_failed_statement_cursor(url: str) -> str:
+    engine = make_sqlite_engine(url)
     try:
         return await failed_insert_then_wait_for_lock(engine)
     finally:
         await engine.dispose()
-
-
-# endregion: fix-failed-statement-cursor
 
 
 async def main(url: str) -> None:
@@ -355,7 +368,7 @@ async def main(url: str) -> None:
         await pair(
             "commit_while_query_runs",
             wrong_commit_while_query_runs(url),
-            fixed_commit_while_query_runs(url),
+            fixed_commit_while_query_runs(url, SLOW_QUERY[db.dialect]),
         )
         loops = await run_in_child(url)
         report("wrong_engine_shared_across_loops", loops["wrong_engine_shared_across_loops"][0])

@@ -27,6 +27,13 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from examples.errors import capture, open_database, report
 from examples.models import UTCDateTime
 
+# isort: split
+# region: models
+import datetime
+
+from sqlalchemy import DateTime, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
 CODE_LENGTH = 5
 
 
@@ -44,6 +51,9 @@ class Event(DialectBase):
     happened_at: Mapped[datetime.datetime | None] = mapped_column(UTCDateTime)
     code: Mapped[str | None] = mapped_column(String(CODE_LENGTH))
     seen: Mapped[int] = mapped_column(default=0)
+
+
+# endregion: models
 
 
 class NoLengthBase(DeclarativeBase):

@@ -147,17 +147,21 @@ async def wrong_no_pre_ping(url: str) -> int:
 
 
 # region: fix-pre-ping
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 
-async def fixed_pre_ping(url: str) -> int:
+def make_pinging_engine(url: str) -> AsyncEngine:
     # Test each connection at checkout; a dead one is replaced before your query uses it.
-    engine = create_async_engine(url, pool_pre_ping=True)
-    await drop_pooled_connection(engine)
-    return await ping(engine)
+    return create_async_engine(url, pool_pre_ping=True)
 
 
 # endregion: fix-pre-ping
+
+
+async def fixed_pre_ping(url: str) -> int:
+    engine = make_pinging_engine(url)
+    await drop_pooled_connection(engine)
+    return await ping(engine)
 
 
 async def main(url: str) -> None:

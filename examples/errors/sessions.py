@@ -18,7 +18,7 @@ import asyncpg
 from sqlalchemy import CursorResult, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, selectinload
 
 from examples.errors import Database, capture, open_database, pair, report
 from examples.models import Base, Post, User
@@ -407,6 +407,36 @@ async def fixed_catch_driver_exception(session: AsyncSession) -> str:
 # endregion: fix-catch-driver-exception
 
 
+async def wrong_get_options_ignored(session: AsyncSession) -> list[str]:
+    grace = await session.scalar(select(User).where(User.name == "Grace"))  # posts not loaded
+    assert grace is not None
+    # Already in the session's identity map: get() returns that object as it is; the loader
+    # option is not applied.
+    user = await session.get(User, grace.id, options=[selectinload(User.posts)])
+    assert user is grace
+    return [post.title for post in user.posts]  # 'User.posts' is not available ...
+
+
+# region: fix-get-populate-existing
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+
+async def fixed_get_populate_existing(session: AsyncSession) -> list[str]:
+    grace = await session.scalar(select(User).where(User.name == "Grace"))
+    assert grace is not None
+    # populate_existing: load the row again and apply the options to the object in hand.
+    user = await session.get(
+        User, grace.id, options=[selectinload(User.posts)], populate_existing=True
+    )
+    assert user is grace
+    return [post.title for post in user.posts]
+
+
+# endregion: fix-get-populate-existing
+
+
 async def main(url: str) -> None:
     db = await open_database(url, Base.metadata)
     try:
@@ -454,6 +484,12 @@ async def main(url: str) -> None:
         report("wrong_session_never_closed", outcome)
         print("  warned:", outcome.warnings[0][:80] if outcome.warnings else "nothing")
         print("fixed_session_never_closed:", await fixed_session_never_closed(S))
+        async with db.Session() as one, db.Session() as two:
+            await pair(
+                "get_options_ignored",
+                wrong_get_options_ignored(one),
+                fixed_get_populate_existing(two),
+            )
         async with db.Session() as one, db.Session() as two:
             await pair(
                 "catch_driver_exception",

@@ -23,6 +23,11 @@ from examples.models import Base, Post, User
 USERS = 200
 
 
+# region: models
+from sqlalchemy import String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
 class ReadingsBase(DeclarativeBase):
     pass
 
@@ -33,6 +38,9 @@ class Reading(ReadingsBase):
     id: Mapped[int] = mapped_column(primary_key=True)
     value: Mapped[int]
     note: Mapped[str | None] = mapped_column(String(50))
+
+
+# endregion: models
 
 
 # How many Reading objects the ORM has built: a "load" event fires once per object.
@@ -196,45 +204,59 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
-async def stream_readings(session: AsyncSession) -> int:
-    loaded.clear()
+async def first_reading(session: AsyncSession) -> Reading | None:
     # yield_per: fetch and build 50 objects at a time (a server-side cursor where supported).
-    result = await session.stream(select(Reading).execution_options(yield_per=50))
-    async for _reading in result.scalars():
-        break
-    await result.close()
-    return len(loaded)
+    result = await session.stream_scalars(select(Reading).execution_options(yield_per=50))
+    return await result.first()  # first() closes the result: the rest is never fetched
 
 
 # endregion: fix-stream-yield-per
 
 
-def routing_session(engine: AsyncEngine, fixed: bool) -> AsyncSession:
-    class WrongRoutingSession(Session):
-        def get_bind(self, mapper: Any = None, clause: Any = None, **kw: Any) -> Any:
-            return engine  # an AsyncEngine, inside the sync Session
+async def stream_readings(session: AsyncSession) -> int:
+    """How many objects were built to hand over the first one (a batch of yield_per)."""
+    loaded.clear()
+    await first_reading(session)
+    return len(loaded)
 
-    # region: fix-routing-get-bind
-    class RoutingSession(Session):
-        # get_bind runs inside the sync Session that AsyncSession drives: return sync engines.
-        def get_bind(self, mapper: Any = None, clause: Any = None, **kw: Any) -> Any:
-            return engine.sync_engine  # e.g. a replica's or the primary's .sync_engine
 
-    session = AsyncSession(sync_session_class=RoutingSession)
-    # endregion: fix-routing-get-bind
+class WrongRoutingSession(Session):
+    def __init__(self, *, engine: AsyncEngine, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.engine = engine
 
-    if not fixed:
-        session = AsyncSession(sync_session_class=WrongRoutingSession)
-    return session
+    def get_bind(self, mapper: Any = None, clause: Any = None, **kw: Any) -> Any:
+        return self.engine  # an AsyncEngine, inside the sync Session
+
+
+# region: fix-routing-get-bind
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import Session
+
+
+class ChosenEngineSession(Session):
+    # get_bind runs inside the sync Session that AsyncSession drives: return sync engines.
+    def __init__(self, *, engine: AsyncEngine, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.engine = engine
+
+    def get_bind(self, mapper: Any = None, clause: Any = None, **kw: Any) -> Engine:
+        return self.engine.sync_engine  # e.g. a replica's or the primary's .sync_engine
+
+
+# endregion: fix-routing-get-bind
 
 
 async def wrong_routing_get_bind(engine: AsyncEngine) -> int:
-    async with routing_session(engine, fixed=False) as session:
+    async with AsyncSession(sync_session_class=WrongRoutingSession, engine=engine) as session:
         return int((await session.execute(select(func.count()).select_from(Reading))).scalar_one())
 
 
 async def fixed_routing_get_bind(engine: AsyncEngine) -> int:
-    async with routing_session(engine, fixed=True) as session:
+    async with AsyncSession(sync_session_class=ChosenEngineSession, engine=engine) as session:
         return int((await session.execute(select(func.count()).select_from(Reading))).scalar_one())
 
 
