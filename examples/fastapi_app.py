@@ -261,29 +261,37 @@ def create_app(url: str | None = None) -> FastAPI:
 # endregion: app
 
 
-async def main(url: str) -> None:
-    import httpx
+# region: usage
+import httpx
 
+
+async def send_a_few_requests(url: str) -> None:
+    """The app in-process, without a server: what a test of it does."""
+    app = create_app(url)
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://app")
+    # ASGITransport does not run the lifespan: enter it, or there is no engine.
+    async with app.router.lifespan_context(app), client:
+        ada = {"email": "ada@example.com", "name": "Ada"}
+        user = (await client.post("/users", json=ada)).json()
+        new_post = {"title": "Notes", "tags": ["sql"]}
+        post = (await client.post(f"/users/{user['id']}/posts", json=new_post)).json()
+        again = await client.post("/users", json=ada)
+        page = (await client.get("/posts", params={"limit": 10})).json()
+    print(f"created user {user['id']}, post {post['id']} tagged {post['tags'][0]['name']}")
+    print(f"duplicate email: {again.status_code} {again.json()['detail']}")
+    print(f"posts page: {[p['title'] for p in page['items']]}, next_after={page['next_after']}")
+
+
+# endregion: usage
+
+
+async def main(url: str) -> None:
     from examples.quickstart import create_tables, drop_tables, make_engine
 
     engine = make_engine(url)
-    await create_tables(engine)
+    await create_tables(engine)  # (the migrations, in a real deployment)
     try:
-        # region: usage
-        app = create_app(url)
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://app")
-        # ASGITransport does not run the lifespan: enter it, or there is no engine.
-        async with app.router.lifespan_context(app), client:
-            ada = {"email": "ada@example.com", "name": "Ada"}
-            user = (await client.post("/users", json=ada)).json()
-            new_post = {"title": "Notes", "tags": ["sql"]}
-            post = (await client.post(f"/users/{user['id']}/posts", json=new_post)).json()
-            again = await client.post("/users", json=ada)
-            page = (await client.get("/posts", params={"limit": 10})).json()
-        # endregion: usage
-        print(f"created user {user['id']}, post {post['id']} tagged {post['tags'][0]['name']}")
-        print(f"duplicate email: {again.status_code} {again.json()['detail']}")
-        print(f"posts page: {[p['title'] for p in page['items']]}, next_after={page['next_after']}")
+        await send_a_few_requests(url)
     finally:
         await drop_tables(engine)
         await engine.dispose()
