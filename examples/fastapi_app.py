@@ -2,7 +2,8 @@
 
 * the lifespan creates the engine and disposes of it (one engine per app, not per request);
 * a dependency gives each request its own session and closes it, rolling back whatever the
-  endpoint did not commit (an exception, an HTTPException);
+  endpoint did not commit (an exception, an HTTPException), before the response is sent
+  (``scope="function"``), so no connection is held while a client downloads a body;
 * endpoints that write call ``commit()`` themselves, before returning, so a failed commit
   becomes an error response (409 for a duplicate) instead of a success already sent;
 * Pydantic v2 schemas are built from ORM objects (``from_attributes``), and every relationship
@@ -102,24 +103,35 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     # One session per request. Closing it rolls back anything not committed, so an endpoint
-    # that raises (HTTPException included) leaves nothing half-written. The code after
-    # `yield` runs after the response is sent (FastAPI >= 0.118): never commit here.
+    # that raises (HTTPException included) leaves nothing half-written. Never commit here:
+    # commit in the endpoint, where a failure can still become an error response.
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
     async with sessionmaker() as session:
         yield session
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# scope="function" (FastAPI >= 0.121): the session closes when the endpoint returns, before
+# the response is sent. The default scope closes it after the response is sent, so a read
+# endpoint keeps its connection (on SQLite with BEGIN IMMEDIATE, the write lock) checked out
+# while the client downloads the body.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+# Only for a StreamingResponse that reads from the session while it streams: the default
+# scope keeps the session, and its connection, until the last chunk is sent.
+StreamingSessionDep = Annotated[AsyncSession, Depends(get_session)]
 # endregion: session
 
 
+from examples.models import AuditEvent, Post, Tag, User  # the models SKILL.md shows
+
+# isort: split
 # region: endpoints
+from collections.abc import AsyncIterator
+
 from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
-
-from examples.models import AuditEvent, Post, Tag, User
 
 router = APIRouter()
 
@@ -197,6 +209,19 @@ async def list_posts(
     return PostPage(items=items, next_after=posts[-1].id if len(posts) == limit else None)
 
 
+@router.get("/export/emails")
+async def export_emails(session: StreamingSessionDep) -> StreamingResponse:
+    # The body is read from the database while it is sent: StreamingSessionDep keeps the
+    # session open until the last line (with SessionDep it would already be closed).
+    stmt = select(User.email).order_by(User.id).execution_options(yield_per=1000)
+
+    async def lines() -> AsyncIterator[str]:
+        async for email in await session.stream_scalars(stmt):
+            yield f"{email}\n"
+
+    return StreamingResponse(lines(), media_type="text/plain")
+
+
 # endregion: endpoints
 
 
@@ -236,29 +261,37 @@ def create_app(url: str | None = None) -> FastAPI:
 # endregion: app
 
 
-async def main(url: str) -> None:
-    import httpx
+# region: usage
+import httpx
 
+
+async def send_a_few_requests(url: str) -> None:
+    """The app in-process, without a server: what a test of it does."""
+    app = create_app(url)
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://app")
+    # ASGITransport does not run the lifespan: enter it, or there is no engine.
+    async with app.router.lifespan_context(app), client:
+        ada = {"email": "ada@example.com", "name": "Ada"}
+        user = (await client.post("/users", json=ada)).json()
+        new_post = {"title": "Notes", "tags": ["sql"]}
+        post = (await client.post(f"/users/{user['id']}/posts", json=new_post)).json()
+        again = await client.post("/users", json=ada)
+        page = (await client.get("/posts", params={"limit": 10})).json()
+    print(f"created user {user['id']}, post {post['id']} tagged {post['tags'][0]['name']}")
+    print(f"duplicate email: {again.status_code} {again.json()['detail']}")
+    print(f"posts page: {[p['title'] for p in page['items']]}, next_after={page['next_after']}")
+
+
+# endregion: usage
+
+
+async def main(url: str) -> None:
     from examples.quickstart import create_tables, drop_tables, make_engine
 
     engine = make_engine(url)
-    await create_tables(engine)
+    await create_tables(engine)  # (the migrations, in a real deployment)
     try:
-        # region: usage
-        app = create_app(url)
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://app")
-        # ASGITransport does not run the lifespan: enter it, or there is no engine.
-        async with app.router.lifespan_context(app), client:
-            ada = {"email": "ada@example.com", "name": "Ada"}
-            user = (await client.post("/users", json=ada)).json()
-            new_post = {"title": "Notes", "tags": ["sql"]}
-            post = (await client.post(f"/users/{user['id']}/posts", json=new_post)).json()
-            again = await client.post("/users", json=ada)
-            page = (await client.get("/posts", params={"limit": 10})).json()
-        # endregion: usage
-        print(f"created user {user['id']}, post {post['id']} tagged {post['tags'][0]['name']}")
-        print(f"duplicate email: {again.status_code} {again.json()['detail']}")
-        print(f"posts page: {[p['title'] for p in page['items']]}, next_after={page['next_after']}")
+        await send_a_few_requests(url)
     finally:
         await drop_tables(engine)
         await engine.dispose()

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import create_async_engine as create_engine
 
 from examples import run_sync
 from examples.errors import capture
+from examples.errors.dialects import without_insert_returning
 from examples.run_sync import Author, Book
 from tests.conftest import Lane
 from tools.statements import count_statements
@@ -65,6 +66,24 @@ async def test_session_run_sync_runs_legacy_code(
     async with Session() as session:
         titles = list(await session.scalars(select(Book.title).order_by(Book.id)))
     assert titles == ["Earthsea", "Lavinia", "The Dispossessed"]
+
+
+@pytest.mark.lanes("mysql")
+async def test_without_returning_each_book_is_its_own_insert(
+    library: AsyncEngine, Session: async_sessionmaker[AsyncSession]
+) -> None:
+    """MySQL's path (no RETURNING; reproduced on MariaDB): each new book's id comes back from
+    an INSERT of its own."""
+    await without_insert_returning(library)
+    with count_statements(library) as log:
+        async with Session() as session, session.begin():
+            await run_sync.add_books_async(session, "Le Guin", ["Earthsea", "Lavinia"])
+    assert [" ".join(s.split()[:3]) for s in log.statements] == [
+        "SELECT rs_authors.id AS",
+        "INSERT INTO rs_authors",
+        "INSERT INTO rs_books",
+        "INSERT INTO rs_books",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,8 @@ MariaDB (or the other way round, silently stores the wrong thing).
 
 SQLite accepts almost anything: strings in integer columns, strings longer than the column,
 negative OFFSETs. asyncpg sends typed parameters and PostgreSQL checks them; MariaDB needs
-VARCHAR lengths and has no UPDATE ... RETURNING. Test on the database you deploy to.
+VARCHAR lengths and has no UPDATE ... RETURNING; MySQL has no RETURNING at all (reproduced on
+MariaDB, see ``without_insert_returning``). Test on the database you deploy to.
 
 Run: python -m examples.errors.dialects
 """
@@ -14,8 +15,13 @@ import datetime
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import DateTime, Integer, String, bindparam, select, text, update
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy import DateTime, Integer, String, bindparam, func, insert, select, text, update
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from examples.errors import capture, open_database, report
@@ -222,14 +228,146 @@ async def event_page(session: AsyncSession, page: int, size: int = 5) -> list[in
 # endregion: fix-negative-offset
 
 
+# MySQL has no RETURNING (MariaDB has INSERT ... RETURNING since 10.5, SQLite since 3.35). No
+# MySQL server is in this project's test lanes: the tests reproduce MySQL's code path on MariaDB
+# with ``without_insert_returning()``.
+
+
+async def without_insert_returning(engine: AsyncEngine) -> None:
+    """Make SQLAlchemy treat this MariaDB server as MySQL: no INSERT or DELETE ... RETURNING.
+
+    SQLAlchemy's MySQL dialect decides on the engine's first connection: ``insert_returning``
+    only for MariaDB >= 10.5, ``delete_returning`` only for MariaDB >= 10.0.5, both False for
+    MySQL. Clearing them afterwards (before the first INSERT) makes the ORM and SQLAlchemy's
+    checks take MySQL's path. The server itself still accepts RETURNING written by hand.
+    """
+    if engine.dialect.name not in ("mysql", "mariadb"):
+        raise ValueError(f"a MariaDB engine is needed, not {engine.dialect.name}")
+    async with engine.connect():
+        pass  # the first connection sets the dialect's flags from the server version
+    engine.dialect.insert_returning = False
+    engine.dialect.delete_returning = False
+
+
+class MemberWithoutEagerDefaults(DialectBase):
+    __tablename__ = "err_members_lazy"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(unique=True)
+    created_at: Mapped[datetime.datetime] = mapped_column(server_default=func.now())
+
+
+async def wrong_server_default_without_returning(session: AsyncSession, email: str) -> "MemberOut":
+    # What a FastAPI endpoint does: add, commit, build the response from the object.
+    member = MemberWithoutEagerDefaults(email=email)
+    session.add(member)
+    await session.commit()
+    return MemberOut.model_validate(member)  # reads created_at: on MySQL, a SELECT
+
+
+# region: fix-server-default-without-returning
+import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import String, func
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class EagerDefaultsBase(DeclarativeBase):
+    type_annotation_map = {str: String(100)}
+    # Every class fetches its server defaults (created_at) right after its INSERT: through
+    # RETURNING on PostgreSQL, SQLite >= 3.35 and MariaDB >= 10.5, a SELECT on MySQL.
+    __mapper_args__: Any = {"eager_defaults": True}
+
+
+class Member(EagerDefaultsBase):
+    __tablename__ = "err_members"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(unique=True)
+    created_at: Mapped[datetime.datetime] = mapped_column(server_default=func.now())
+
+
+class MemberOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    email: str
+    created_at: datetime.datetime
+
+
+async def fixed_server_default_without_returning(session: AsyncSession, email: str) -> MemberOut:
+    if "@" not in email:
+        raise ValueError(f"not an email address: {email!r}")
+    member = Member(email=email)
+    session.add(member)
+    await session.commit()
+    return MemberOut.model_validate(member)  # created_at is loaded: no IO here
+
+
+# endregion: fix-server-default-without-returning
+
+
+async def wrong_bulk_insert_returning(session: AsyncSession, emails: list[str]) -> list[Member]:
+    stmt = insert(Member).returning(Member)
+    return list(await session.scalars(stmt, [{"email": email} for email in emails]))
+
+
+# region: fix-bulk-insert-returning
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+async def fixed_bulk_insert_returning(session: AsyncSession, emails: list[str]) -> list[Member]:
+    if not emails or any("@" not in email for email in emails):
+        raise ValueError("need a non-empty list of email addresses")
+    # No RETURNING, so it runs on MySQL too; then one SELECT by the unique key reads the rows
+    # (ids, server defaults) back.
+    await session.execute(insert(Member), [{"email": email} for email in emails])
+    rows = await session.scalars(select(Member).where(Member.email.in_(emails)).order_by(Member.id))
+    return list(rows)
+
+
+# endregion: fix-bulk-insert-returning
+
+
 async def seed(Session: async_sessionmaker[AsyncSession]) -> None:
     async with Session() as session:
         session.add_all([Event(code="A"), Event(code="B"), Event(code="C")])
         await session.commit()
 
 
+async def as_mysql(url: str) -> None:
+    """The RETURNING pairs again on a MariaDB engine that takes MySQL's path."""
+    engine = create_async_engine(url)
+    await without_insert_returning(engine)
+    calls: list[tuple[str, Callable[[AsyncSession, Any], Awaitable[Any]], Any]] = [
+        (
+            "wrong_server_default_without_returning",
+            wrong_server_default_without_returning,
+            "e@x.org",
+        ),
+        (
+            "fixed_server_default_without_returning",
+            fixed_server_default_without_returning,
+            "f@x.org",
+        ),
+        ("wrong_bulk_insert_returning", wrong_bulk_insert_returning, ["g@x.org"]),
+        ("fixed_bulk_insert_returning", fixed_bulk_insert_returning, ["h@x.org"]),
+    ]
+    try:
+        async with async_sessionmaker(engine, expire_on_commit=False)() as session:
+            for label, function, argument in calls:
+                report(f"{label} (as MySQL)", await capture(function(session, argument)))
+                await session.rollback()
+    finally:
+        await engine.dispose()
+
+
 async def main(url: str) -> None:
-    db = await open_database(url, DialectBase.metadata)
+    db = await open_database(url, DialectBase.metadata, EagerDefaultsBase.metadata)
 
     async def each(label: str, function: Callable[..., Awaitable[Any]], *args: Any) -> None:
         async with db.Session() as session:  # one session at a time: SQLite has one writer
@@ -253,6 +391,20 @@ async def main(url: str) -> None:
         await each("wrong_negative_offset", wrong_negative_offset, 0)
         await each("event_page", event_page, 1)
         await each("event_page (page 0)", event_page, 0)
+        await each(
+            "wrong_server_default_without_returning",
+            wrong_server_default_without_returning,
+            "a@example.com",
+        )
+        await each(
+            "fixed_server_default_without_returning",
+            fixed_server_default_without_returning,
+            "b@example.com",
+        )
+        await each("wrong_bulk_insert_returning", wrong_bulk_insert_returning, ["c@example.com"])
+        await each("fixed_bulk_insert_returning", fixed_bulk_insert_returning, ["d@example.com"])
+        if db.dialect in ("mysql", "mariadb"):  # the same calls on MySQL's path (no RETURNING)
+            await as_mysql(url)
     finally:
         await db.close()
 

@@ -57,7 +57,8 @@ class Doc(Base):
 # region: fix-server-value-model
 class EagerDoc(Base):
     __tablename__ = "err_eager_docs"
-    # Fetch server-generated values in the flush itself (RETURNING, or a SELECT on MariaDB).
+    # Fetch server-generated values in the flush itself: RETURNING, or a SELECT where the
+    # database has none (UPDATE on MariaDB; INSERT and UPDATE on MySQL).
     __mapper_args__ = {"eager_defaults": True}
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -229,7 +230,8 @@ async def fixed_server_value_by_refresh(
 
 
 async def server_default_loaded_after_insert(Session: async_sessionmaker[AsyncSession]) -> bool:
-    """INSERT defaults come back through RETURNING on SQLite, PostgreSQL and MariaDB 10.5+."""
+    """INSERT defaults come back through RETURNING on SQLite 3.35+, PostgreSQL and MariaDB 10.5+
+    (not on MySQL, which has no RETURNING: see dialects.wrong_server_default_without_returning)."""
     async with Session() as session:
         doc = Doc(title="new")
         session.add(doc)
