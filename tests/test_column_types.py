@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import enum
 import re
 import shutil
 import uuid
@@ -347,6 +348,60 @@ def test_a_non_native_enum_without_length_is_as_long_as_its_longest_value() -> N
     assert m.Invoice.__table__.c.status.type.compile(dialect=dialect) == "VARCHAR(32)"
 
 
+class LaterInvoiceStatus(enum.Enum):
+    """InvoiceStatus after a release added a member longer than "draft"."""
+
+    DRAFT = "draft"
+    SENT = "sent"
+    PAID = "paid"
+    CANCELLED = "cancelled"
+
+
+def enum_table(metadata: MetaData, enum_class: type[enum.Enum], length: int | None) -> Table:
+    """A non-native enum column: without length= as long as its longest value."""
+    sized = {} if length is None else {"length": length}  # length=None would mean no length
+    status = Enum(enum_class, native_enum=False, values_callable=m.enum_values, **sized)
+    return Table(
+        f"ct_enums_{length or 'unsized'}",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("status", status, nullable=False),
+    )
+
+
+async def test_a_new_enum_member_needs_no_migration_only_with_a_length(lane: Lane) -> None:
+    """The first deploy created both tables from InvoiceStatus; a later release added a member
+    longer than "draft" and ships no migration."""
+    created = MetaData()
+    enum_table(created, m.InvoiceStatus, None)
+    enum_table(created, m.InvoiceStatus, 32)
+    later = MetaData()
+    unsized = enum_table(later, LaterInvoiceStatus, None)
+    sized = enum_table(later, LaterInvoiceStatus, 32)
+    async with lane.database_with(created) as database:
+        found = await catalog_types(database, lane, "ct_enums_unsized")
+        assert found["status"] == {
+            "postgresql": "character varying(5)",
+            "mysql": "varchar(5)",
+        }.get(lane.backend, "VARCHAR(5)")  # "draft"
+        cancelled = {"status": LaterInvoiceStatus.CANCELLED}
+        async with database.engine.begin() as conn:  # length=32: the new member just fits
+            await conn.execute(insert(sized), [cancelled])
+            assert await conn.scalar(select(sized.c.status)) is LaterInvoiceStatus.CANCELLED
+        if lane.backend == "sqlite":  # SQLite ignores VARCHAR lengths: stored as it is
+            async with database.engine.begin() as conn:
+                await conn.execute(insert(unsized), [cancelled])
+                assert await conn.scalar(select(unsized.c.status)) is LaterInvoiceStatus.CANCELLED
+        else:
+            too_long = {
+                "postgresql": r"value too long for type character varying\(5\)",
+                "mysql": r"Data too long for column 'status' at row 1",
+            }[lane.backend]
+            with pytest.raises(DBAPIError, match=too_long):
+                async with database.engine.begin() as conn:
+                    await conn.execute(insert(unsized), [cancelled])
+
+
 # --- money ---------------------------------------------------------------------------------
 
 
@@ -626,6 +681,18 @@ async def test_postgresql_new_enum_value_is_unusable_until_committed(
         assert outcome.error is AssertionError
     finally:
         await lane.drop(other)
+
+
+@pytest.mark.lanes("postgresql")
+async def test_postgresql_new_enum_value_works_in_the_next_upgrade_run(
+    db_url: URL, tmp_path: Path
+) -> None:
+    """The other way out: upgrade to the ALTER TYPE revision (committed), then to head."""
+    url = db_url.render_as_string(hide_password=False)
+    cfg = migrations_with(tmp_path, url, CREATE_TICKETS, ADD_ON_HOLD, USE_ON_HOLD)
+    await upgrade_in_one_transaction(cfg, "0005")  # creates the table, adds 'on_hold'
+    await upgrade_in_one_transaction(cfg)  # 0006 uses it: a new transaction, so it may
+    assert await ticket_statuses(url) == ["on_hold"]
 
 
 async def test_main_runs(db_url: URL, capsys: pytest.CaptureFixture[str]) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as create_engine
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import AsyncAdaptedQueuePool, StaticPool
 
 from examples import in_memory_sqlite
 from examples.in_memory_sqlite import make_memory_engine, make_shared_memory_engine
@@ -49,6 +49,27 @@ async def test_a_memory_url_gets_one_shared_connection_by_default(lane: Lane, ur
         assert await dbapi_connection_id(engine) == await dbapi_connection_id(engine)
         await create_tables(engine)
         assert await user_count(engine) == 0
+    finally:
+        await engine.dispose()
+
+
+async def test_a_memory_url_with_a_queue_pool_gives_each_new_connection_a_new_database(
+    lane: Lane,
+) -> None:
+    """Pool arguments or a QueuePool on sqlite+aiosqlite://: the tables are on one connection
+    only; a second connection opens its own, empty database."""
+    engine = create_engine("sqlite+aiosqlite://", poolclass=AsyncAdaptedQueuePool)
+    try:
+        async with engine.connect() as first:
+            await first.run_sync(Base.metadata.create_all)
+            await first.commit()
+            async with engine.connect() as second:
+                with pytest.raises(OperationalError, match=re.escape("no such table: users")):
+                    await second.execute(select(func.count()).select_from(User))
+        # Both go back to the pool and come out in turn (FIFO): the next checkout gets the
+        # second connection, whose database has no tables.
+        with pytest.raises(OperationalError, match=re.escape("no such table: users")):
+            await user_count(engine)
     finally:
         await engine.dispose()
 

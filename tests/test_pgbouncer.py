@@ -22,7 +22,12 @@ import psycopg
 import pytest
 from sqlalchemy import URL, NullPool, func, select, text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from examples import pgbouncer as m
 from examples.errors import capture
@@ -200,6 +205,66 @@ def test_pgbouncer_tracks_no_prepared_statements(pgbouncer: Server) -> None:
     found = re.match(r"PgBouncer (\d+)\.(\d+)", version.stdout)
     assert found, version.stdout
     assert (int(found[1]), int(found[2])) < (1, 21), version.stdout
+
+
+async def prepared_on_the_server(conn: AsyncConnection) -> list[str]:
+    """The named prepared statements of this connection's server session."""
+    names = await conn.execute(text("SELECT name FROM pg_prepared_statements ORDER BY name"))
+    return list(names.scalars())
+
+
+@pytest.mark.lanes("postgresql+asyncpg")
+async def test_sqlalchemy_keeps_100_asyncpg_statements_per_connection_unless_told_not_to(
+    db_url: URL, engines: Callable[[AsyncEngine], AsyncEngine]
+) -> None:
+    """SQLAlchemy's own cache (prepared_statement_cache_size, 100 by default) keeps each
+    statement for later transactions of the connection; the pooler settings keep none, and
+    asyncpg leaves no named statement on the server."""
+    default = engines(create_async_engine(db_url))
+    pooler = engines(m.make_pooler_engine(db_url, statement_timeout=None))
+    kept: dict[str, Any] = {}
+    on_server: dict[str, list[str]] = {}
+    for name, engine in (("default", default), ("pooler", pooler)):
+        async with engine.connect() as conn:
+            for number in range(3):  # three statements, each in a transaction of its own
+                await conn.execute(text(f"SELECT {number}"))
+                await conn.commit()
+            raw: Any = (await conn.get_raw_connection()).dbapi_connection
+            kept[name] = raw._prepared_statement_cache
+            on_server[name] = await prepared_on_the_server(conn)
+    assert kept["default"].capacity == 100
+    assert {"SELECT 0", "SELECT 1", "SELECT 2"} <= set(kept["default"])
+    assert len(on_server["default"]) >= 3
+    assert all(re.fullmatch(r"__asyncpg_stmt_[0-9a-f]+__", s) for s in on_server["default"])
+    assert kept["pooler"] is None
+    assert on_server["pooler"] == []
+
+
+@pytest.mark.lanes("postgresql+psycopg")
+async def test_psycopg_prepares_a_query_a_connection_ran_more_than_5_times(
+    db_url: URL, engines: Callable[[AsyncEngine], AsyncEngine]
+) -> None:
+    """psycopg's default prepare_threshold=5: the 6th run prepares, named _pg3_0, _pg3_1... per
+    connection (so two clients' names collide on one server connection); None never prepares."""
+    default = engines(create_async_engine(db_url))
+    other_query = text("SELECT CAST(:n AS bigint)")
+    async with default.connect() as first, default.connect() as second:
+        for _ in range(5):
+            await first.execute(QUERY, {"n": 1})
+        assert await prepared_on_the_server(first) == []
+        await first.execute(QUERY, {"n": 1})  # the 6th run
+        assert await prepared_on_the_server(first) == ["_pg3_0"]
+        for _ in range(6):
+            await first.execute(other_query, {"n": 1})
+        assert await prepared_on_the_server(first) == ["_pg3_0", "_pg3_1"]
+        for _ in range(6):
+            await second.execute(QUERY, {"n": 2})
+        assert await prepared_on_the_server(second) == ["_pg3_0"]  # the same name again
+    pooler = engines(m.make_pooler_engine(db_url, statement_timeout=None))
+    async with pooler.connect() as conn:
+        for _ in range(10):
+            await conn.execute(QUERY, {"n": 3})
+        assert await prepared_on_the_server(conn) == []
 
 
 @pytest.mark.parametrize(

@@ -278,17 +278,22 @@ async def test_scoped_session_differs_in_child_tasks(
         mine.add(User(email="ada@example.com", name="Ada"))
 
         async def child() -> AsyncSession:
-            return Scoped()
+            theirs = Scoped()
+            await theirs.commit()  # commits its own session: nothing of the parent's
+            return theirs
 
-        (theirs,) = await asyncio.gather(child())
-        assert theirs is not mine
+        (from_gather,) = await asyncio.gather(child())
+        from_task = await asyncio.create_task(child())
+        for theirs in (from_gather, from_task):
+            assert theirs is not mine
+            assert len(theirs.new) == 0  # the child cannot see, flush or commit the parent's work
+            await theirs.close()
         assert len(mine.new) == 1
-        assert len(theirs.new) == 0  # the child cannot see, flush or commit the parent's work
-        await theirs.close()
+        assert await count_users(Session) == 0  # the children's commits sent nothing of it
         await Scoped.remove()
 
     await asyncio.create_task(parent())
-    assert len(Scoped.registry.registry) == 1  # the child's entry: nobody removed it
+    assert len(Scoped.registry.registry) == 2  # the children's entries: nobody removed them
     Scoped.registry.registry.clear()
 
 

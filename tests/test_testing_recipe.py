@@ -10,13 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import URL, func, select
+from sqlalchemy import URL, func, inspect, select
+from sqlalchemy.exc import MissingGreenlet, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
 from examples import testing_recipe
+from examples.errors import capture
 from examples.models import AuditEvent, Base, Post, Tag, User, post_tags
 from examples.testing_recipe import make_post, make_test_engine, make_user, rollback_session
 from tests.conftest import Lane
+from tests.missing_greenlet import TEXT as MISSING_GREENLET_TEXT
+from tests.missing_greenlet import arrives_wrapped
 from tools.snippets import ROOT
 from tools.statements import count_statements
 
@@ -32,7 +36,10 @@ async def test_a_commit_inside_a_test_is_real_inside_that_test(
     session: AsyncSession, engine: AsyncEngine, lane: Lane
 ) -> None:
     user = await make_user(session)
-    await session.commit()  # what the code under test does in production
+    with count_statements(engine) as log:
+        await session.commit()  # what the code under test does in production
+    # The commit released the session's savepoint, and that is all it sent.
+    assert [s.split()[:2] for s in log.statements] == [["RELEASE", "SAVEPOINT"]]
     _committed_by_first_test[lane.backend] = user.email
 
     session.expunge_all()
@@ -61,6 +68,34 @@ async def test_rollback_inside_a_test_undoes_only_since_the_last_commit(
     # so read what you need before it: reading an expired attribute is IO, MissingGreenlet.)
     await session.rollback()
     assert (await session.scalars(select(User.email))).all() == [kept]
+
+
+async def _read(obj: object, attribute: str) -> object:
+    return getattr(obj, attribute)
+
+
+async def test_rollback_inside_a_test_expires_every_loaded_object(
+    session: AsyncSession, lane: Lane
+) -> None:
+    """After rollback() every object is expired, unchanged ones too: reading one is a load
+    on access, which fails outside a greenlet (MissingGreenlet)."""
+    untouched, renamed = await make_user(session), await make_user(session)
+    await session.commit()
+    assert not inspect(untouched).expired_attributes  # expire_on_commit=False
+    renamed.name = "Renamed"
+    await session.flush()
+    await session.rollback()
+    for user in (untouched, renamed):
+        assert {"id", "email", "name"} <= inspect(user).expired_attributes
+    outcome = await capture(_read(untouched, "email"))
+    if arrives_wrapped(lane):
+        assert outcome.error is StatementError, outcome
+        assert outcome.cause is MissingGreenlet
+    else:
+        assert outcome.error is MissingGreenlet, outcome
+    assert MISSING_GREENLET_TEXT in outcome.message
+    await session.refresh(renamed)  # the session stays usable: an awaited load works
+    assert renamed.name.startswith("User ")
 
 
 @pytest.mark.parametrize("with_fix", [True, False], ids=["make_test_engine", "plain_engine"])
@@ -179,9 +214,11 @@ async def test_the_fixtures_and_example_tests_work_as_a_conftest(
     for param in params:
         assert f"PASSED test_inner.py::test_1_commits[{param}]" in out, out
         assert f"PASSED test_inner.py::test_2_sees_nothing[{param}]" in out, out
-    # aiosqlite happens to tolerate the wrong loop: a suite run only on SQLite hides it.
+    # aiosqlite and psycopg happen to tolerate the wrong loop: a suite run only on them hides it.
     assert "PASSED test_inner.py::test_3_in_a_function_loop[sqlite]" in out, out
-    if lane.backend != "sqlite":
+    if lane.driver == "psycopg":
+        assert f"PASSED test_inner.py::test_3_in_a_function_loop[{params[1]}]" in out, out
+    elif lane.backend != "sqlite":  # asyncpg, aiomysql
         assert f"FAILED test_inner.py::test_3_in_a_function_loop[{params[1]}]" in out, out
         assert "attached to a different loop" in out, out
 
