@@ -120,7 +120,9 @@ def upsert_users_statement(dialect_name: str) -> Insert:
         return lite.on_conflict_do_update(
             index_elements=[User.email], set_={"name": lite.excluded.name}
         )
-    if dialect_name == "mysql":  # MySQL and MariaDB: any unique key conflict triggers the update
+    # MySQL and MariaDB (a mariadb+aiomysql:// URL's dialect is named "mariadb"): any unique
+    # key conflict triggers the update.
+    if dialect_name in ("mysql", "mariadb"):
         my = mysql.insert(User)
         return my.on_duplicate_key_update(name=my.inserted.name)
     raise NotImplementedError(f"no upsert for dialect {dialect_name!r}")

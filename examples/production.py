@@ -209,7 +209,12 @@ async def demonstrate(engine: AsyncEngine, Session: async_sessionmaker[AsyncSess
         total = await session.scalar(select(func.count()).select_from(User))
     print(f"{len(ids)} tasks, {total} users, pool: {engine.pool.status()}")
 
-    slow = {"postgresql": "SELECT pg_sleep(5)", "mysql": "SELECT SLEEP(5)"}
+    # Keyed by dialect name: a mariadb+aiomysql:// URL's dialect is "mariadb", not "mysql".
+    slow = {
+        "postgresql": "SELECT pg_sleep(5)",
+        "mysql": "SELECT SLEEP(5)",
+        "mariadb": "SELECT SLEEP(5)",
+    }
     if engine.dialect.name not in slow:
         return  # SQLite has no statement to cancel on a server (see references/production.md)
 

@@ -34,8 +34,8 @@ DUPLICATE = {
     r"violates unique constraint \"uq_users_email\"",
     "psycopg": r"\(psycopg\.errors\.UniqueViolation\) duplicate key value violates unique "
     r"constraint \"uq_users_email\"",
-    "aiomysql": r"\(pymysql\.err\.IntegrityError\) \(1062, \"Duplicate entry 'ada@example\.com' for "
-    r"key 'uq_users_email'\"\)",
+    "aiomysql": r"\(pymysql\.err\.IntegrityError\) \(1062, \"Duplicate entry 'ada@example\.com' "
+    r"for key 'uq_users_email'\"\)",
 }
 
 
