@@ -167,6 +167,28 @@ async def test_copy_commits_or_rolls_back_with_the_session(
             assert await _count(session) == (0 if ending == "rollback" else 2)
 
 
+@pytest.mark.lanes("postgresql+asyncpg")
+async def test_asyncpg_copy_sent_first_escapes_the_session_transaction(lane: Lane) -> None:
+    """Why copy_users() runs a statement first on asyncpg: without it, a COPY that is the
+    transaction's first statement commits on its own, whatever the session does."""
+    async with lane.database_with(Base.metadata) as db:
+
+        async def copy_first_then_fail() -> None:
+            async with db.Session() as session, session.begin():
+                raw = await (await session.connection()).get_raw_connection()
+                asyncpg_conn: Any = raw.driver_connection
+                await asyncpg_conn.copy_records_to_table(
+                    "users", records=[("a@example.com", "A")], columns=["email", "name"]
+                )
+                assert not asyncpg_conn.is_in_transaction()  # SQLAlchemy sent no BEGIN yet
+                raise Abort
+
+        with pytest.raises(Abort):
+            await copy_first_then_fail()
+        async with db.Session() as session:
+            assert await _count(session) == 1  # the rollback did not remove it
+
+
 async def test_upsert_inserts_new_and_updates_existing_objects(
     session: AsyncSession, engine: AsyncEngine
 ) -> None:

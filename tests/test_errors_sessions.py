@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 
+import psycopg
 import pytest
 import sqlalchemy
 from sqlalchemy.exc import (
@@ -203,6 +204,8 @@ async def test_catch_driver_exception(db: Database, lane: Lane) -> None:
         outcome = await capture(m.wrong_catch_driver_exception(session))
     assert outcome.error is IntegrityError  # escaped the except clause for the driver's class
     assert re.match(DUPLICATE[lane.driver], outcome.message), outcome.message
+    if lane.driver == "psycopg":  # .orig is psycopg's own exception, not an adapter class
+        assert outcome.cause is psycopg.errors.UniqueViolation
     orig = {
         "aiosqlite": "IntegrityError",  # sqlite3.IntegrityError
         "asyncpg": "UniqueViolationError" if SA21 else "IntegrityError",  # adapted classes

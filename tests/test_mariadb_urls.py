@@ -11,13 +11,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import URL, func, select, text
 from sqlalchemy.dialects.mysql.base import MySQLDialect
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import CompileError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from examples import bulk_load, production
 from examples.crud import create_user
 from examples.errors import capture, open_database
 from examples.errors import concurrency as concurrency_errors
+from examples.errors import dialects as dialect_errors
 from examples.errors import drivers as driver_errors
 from examples.errors import sessions as session_errors
 from examples.models import Base, User
@@ -107,6 +108,17 @@ async def test_error_patterns_that_pick_sql_per_dialect_on_a_mariadb_url(mariadb
     assert outcome.error is OperationalError
     assert "(2013, 'Lost connection to MySQL server during query')" in outcome.message
     assert await driver_errors.fixed_pre_ping(mariadb_url) == 1
+
+
+@pytest.mark.lanes("mysql")
+async def test_error_messages_name_the_mariadb_dialect(mariadb_url: str) -> None:
+    engine = create_async_engine(mariadb_url)
+    try:
+        outcome = await capture(dialect_errors.wrong_varchar_without_length(engine))
+    finally:
+        await engine.dispose()
+    assert outcome.error is CompileError
+    assert outcome.message.endswith("VARCHAR requires a length on dialect mariadb")
 
 
 @pytest.mark.lanes("mysql")

@@ -64,7 +64,9 @@ async def test_wrong_way_fstring_runs_the_input_as_sql(committed: AsyncEngine, l
             with pytest.raises(ProgrammingError, match="You can only execute one statement"):
                 await wrong_way_ids_named(session, HOSTILE)
         elif lane.driver == "asyncpg":
-            with pytest.raises(DBAPIError, match="cannot insert multiple commands"):
+            with pytest.raises(
+                DBAPIError, match="cannot insert multiple commands into a prepared statement"
+            ):
                 await wrong_way_ids_named(session, HOSTILE)
         elif lane.driver == "psycopg":
             # psycopg sends a statement without parameters as a simple query, which may hold
