@@ -29,6 +29,13 @@ ROOT = Path(__file__).resolve().parent.parent
 LANE_TITLES = {"postgresql": "PostgreSQL", "mysql": "MariaDB", "sqlite": "SQLite"}
 DRIVERS = {"postgresql": "asyncpg", "mysql": "aiomysql", "sqlite": "aiosqlite"}
 
+
+def lane_of(engine: AsyncEngine) -> str:
+    """The benchmark lane of an engine: a mariadb+aiomysql:// URL's dialect is named "mariadb",
+    and it is the "mysql" lane like a mysql+aiomysql:// one."""
+    name = engine.dialect.name
+    return "mysql" if name == "mariadb" else name
+
 T = TypeVar("T")
 
 
@@ -147,7 +154,7 @@ async def server_version(engine: AsyncEngine) -> str:
         "postgresql": "SHOW server_version",
         "mysql": "SELECT VERSION()",
         "sqlite": "SELECT sqlite_version()",
-    }[engine.dialect.name]
+    }[lane_of(engine)]
     async with engine.connect() as conn:
         return str(await conn.scalar(text(query)))
 

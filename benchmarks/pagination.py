@@ -23,6 +23,7 @@ from benchmarks.harness import (
     Context,
     LaneResult,
     count,
+    lane_of,
     median,
     ratio,
     seconds,
@@ -71,7 +72,7 @@ async def _rows_read(engine: AsyncEngine, session: AsyncSession, query: Any) -> 
         await query()
     statement, parameters = log.statements[-1], log.parameters[-1]
     conn = await session.connection()
-    if engine.dialect.name == "mysql":  # MariaDB: ANALYZE runs the statement and counts
+    if lane_of(engine) == "mysql":  # MariaDB: ANALYZE runs the statement and counts
         (report,) = (
             await conn.exec_driver_sql("ANALYZE FORMAT=JSON " + statement, parameters)
         ).one()
@@ -107,7 +108,7 @@ async def run(ctx: Context) -> LaneResult:
                     same = await _offset(session, depth)
                     assert same == await _keyset(session, cursors[depth]), depth
                     assert len(same) == PAGE
-                    if engine.dialect.name in ("postgresql", "mysql"):
+                    if lane_of(engine) in ("postgresql", "mysql"):
                         for how, query in (
                             ("OFFSET", lambda d=depth: _offset(session, d)),
                             ("keyset", lambda d=depth: _keyset(session, cursors[d])),

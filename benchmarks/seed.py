@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from sqlalchemy import URL, insert, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from benchmarks.harness import lane_of
 from examples.models import Base, Post, User
 
 START = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
@@ -56,7 +57,7 @@ async def seed_posts(url: URL, n: int, progress: Callable[[str], None]) -> None:
                     if number % 250_000 == 0:
                         progress(f"seeded {number:,} posts")
         async with engine.connect() as conn:  # planner statistics for the new rows
-            await conn.execute(text(ANALYZE[engine.dialect.name]))
+            await conn.execute(text(ANALYZE[lane_of(engine)]))
             await conn.commit()
     finally:
         await engine.dispose()

@@ -1,9 +1,10 @@
-"""Load many rows at once: ORM bulk INSERT, COPY through asyncpg, and upserts per dialect.
+"""Load many rows at once: ORM bulk INSERT, PostgreSQL COPY, and upserts per dialect.
 
 One ``session.execute(insert(Model), list_of_dicts)`` replaces thousands of ``session.add()``
 calls: SQLAlchemy sends multi-row INSERTs ("insertmanyvalues", 1,000 rows a statement) instead
-of one statement per object. On PostgreSQL with asyncpg, COPY is faster still; SQLAlchemy has no
-COPY API, so it goes through the session's raw driver connection (same transaction).
+of one statement per object. On PostgreSQL, COPY is faster still; SQLAlchemy has no COPY API,
+so it goes through the session's raw driver connection (asyncpg's ``copy_records_to_table``,
+psycopg's ``cursor.copy()``), in the session's transaction.
 benchmarks/bulk_insert.py and benchmarks/upsert.py measure every path here.
 
 Run: python -m examples.bulk_load   (SQLite; set DATABASE_URL for PostgreSQL or MariaDB)
@@ -56,30 +57,44 @@ async def insert_users_returning(
 
 
 # region: copy
-async def copy_users(session: AsyncSession, rows: Iterable[Mapping[str, str]]) -> int:
-    """PostgreSQL COPY through asyncpg: the driver's fastest load, inside the session's transaction.
+from typing import Any
 
-    Raises NotImplementedError on any other database or driver: use insert_users() there.
+
+async def copy_users(session: AsyncSession, rows: Iterable[Mapping[str, str]]) -> int:
+    """PostgreSQL COPY through asyncpg or psycopg: the fastest load, in the session's transaction.
+
+    Raises NotImplementedError on any other database: use insert_users() there.
     """
-    # The session's own connection: the COPY commits or rolls back with the session.
-    conn = await session.connection()
-    if (conn.dialect.name, conn.dialect.driver) != ("postgresql", "asyncpg"):
+    conn = await session.connection()  # the session's own connection and transaction
+    driver = conn.dialect.driver
+    if conn.dialect.name != "postgresql" or driver not in ("asyncpg", "psycopg"):
         raise NotImplementedError(
-            f"COPY needs postgresql+asyncpg, this session uses "
-            f"{conn.dialect.name}+{conn.dialect.driver}: use insert_users() instead"
+            f"COPY needs PostgreSQL through asyncpg or psycopg, this session uses "
+            f"{conn.dialect.name}+{driver}: use insert_users() instead"
         )
     batch = user_rows(rows)
     if not batch:
         return 0
+    records = [(row["email"], row["name"]) for row in batch]
     raw = await conn.get_raw_connection()
-    asyncpg_conn = raw.driver_connection  # the asyncpg.Connection under SQLAlchemy's adapter
-    assert asyncpg_conn is not None
-    status: str = await asyncpg_conn.copy_records_to_table(
-        User.__tablename__,
-        records=[(row["email"], row["name"]) for row in batch],
-        columns=["email", "name"],  # omitted columns (id, created_at) get their server defaults
-    )
-    return int(status.split()[-1])  # asyncpg returns the command tag, e.g. "COPY 100000"
+    driver_conn: Any = raw.driver_connection  # the driver's own connection, under the adapter
+    if driver == "asyncpg":
+        if not driver_conn.is_in_transaction():
+            # SQLAlchemy's asyncpg adapter sends BEGIN with the first statement it runs; a COPY
+            # sent first, straight to asyncpg, would commit on its own. Open the transaction.
+            await conn.exec_driver_sql("SELECT 1")
+        status: str = await driver_conn.copy_records_to_table(
+            "users",
+            records=records,
+            columns=["email", "name"],  # omitted columns (id, created_at): server defaults
+        )
+        return int(status.split()[-1])  # the command tag, e.g. "COPY 100000"
+    # psycopg: COPY through a cursor; psycopg itself sends BEGIN before its first command.
+    async with driver_conn.cursor() as cursor:
+        async with cursor.copy("COPY users (email, name) FROM STDIN") as copy:
+            for record in records:
+                await copy.write_row(record)
+        return int(cursor.rowcount)
 
 
 # endregion: copy
@@ -105,7 +120,9 @@ def upsert_users_statement(dialect_name: str) -> Insert:
         return lite.on_conflict_do_update(
             index_elements=[User.email], set_={"name": lite.excluded.name}
         )
-    if dialect_name == "mysql":  # MySQL and MariaDB: any unique key conflict triggers the update
+    # MySQL and MariaDB (a mariadb+aiomysql:// URL's dialect is named "mariadb"): any unique
+    # key conflict triggers the update.
+    if dialect_name in ("mysql", "mariadb"):
         my = mysql.insert(User)
         return my.on_duplicate_key_update(name=my.inserted.name)
     raise NotImplementedError(f"no upsert for dialect {dialect_name!r}")
@@ -147,10 +164,11 @@ async def main(url: str) -> None:
             print(f"bulk insert: {await insert_users(session, rows[:500])} rows")
             back = await insert_users_returning(session, rows[500:600])
             print(f"bulk insert with RETURNING: {len(back)} objects, first id {back[0].id}")
-            if engine.dialect.driver == "asyncpg":
+            if engine.dialect.name == "postgresql":
                 print(f"COPY: {await copy_users(session, rows[600:])} rows")
             else:
-                print(f"COPY needs asyncpg; bulk insert: {await insert_users(session, rows[600:])}")
+                loaded = await insert_users(session, rows[600:])
+                print(f"COPY is PostgreSQL's; bulk insert: {loaded}")
         async with Session() as session, session.begin():
             changed = [
                 {"email": f"user{i}@example.com", "name": "Renamed"} for i in range(995, 1005)

@@ -26,13 +26,13 @@ def make_production_engine(
     pool_timeout: float = 10.0,
     statement_timeout: float = 30.0,
 ) -> AsyncEngine:
-    """An engine for PostgreSQL (asyncpg), MariaDB (aiomysql) or a SQLite file (aiosqlite)."""
+    """An engine for PostgreSQL (asyncpg or psycopg), MariaDB (aiomysql) or a SQLite file."""
     url = make_url(url)
     if pool_size < 1 or max_overflow < 0 or pool_timeout <= 0 or statement_timeout <= 0:
         raise ValueError("need pool_size >= 1, max_overflow >= 0, timeouts > 0")
     backend = url.get_backend_name()
     connect_args: dict[str, Any]
-    if backend == "postgresql":
+    if backend == "postgresql" and url.get_driver_name() == "asyncpg":
         connect_args = {
             # The server cancels any statement that runs longer (the setting is in milliseconds).
             "server_settings": {"statement_timeout": str(round(statement_timeout * 1000))},
@@ -40,6 +40,12 @@ def make_production_engine(
             # so the server's clear error comes first.
             "command_timeout": statement_timeout + 5,
             "timeout": 10,  # seconds to establish a connection
+        }
+    elif backend == "postgresql":  # psycopg 3: postgresql+psycopg://, or postgresql:// on 2.1
+        connect_args = {
+            # The same server setting, sent at connect as libpq's "options" (no server_settings).
+            "options": f"-c statement_timeout={round(statement_timeout * 1000)}",
+            "connect_timeout": 10,  # seconds to establish a connection
         }
     elif backend in ("mysql", "mariadb"):
         connect_args = {
@@ -207,7 +213,12 @@ async def demonstrate(engine: AsyncEngine, Session: async_sessionmaker[AsyncSess
         total = await session.scalar(select(func.count()).select_from(User))
     print(f"{len(ids)} tasks, {total} users, pool: {engine.pool.status()}")
 
-    slow = {"postgresql": "SELECT pg_sleep(5)", "mysql": "SELECT SLEEP(5)"}
+    # Keyed by dialect name: a mariadb+aiomysql:// URL's dialect is "mariadb", not "mysql".
+    slow = {
+        "postgresql": "SELECT pg_sleep(5)",
+        "mysql": "SELECT SLEEP(5)",
+        "mariadb": "SELECT SLEEP(5)",
+    }
     if engine.dialect.name not in slow:
         return  # SQLite has no statement to cancel on a server (see references/production.md)
 

@@ -30,7 +30,7 @@ def is_retryable(error: DBAPIError) -> bool:
     # .orig is the driver-level error on 2.0 and 2.1 (for asyncpg, SQLAlchemy's adapter, which
     # copies the SQLSTATE); 2.1 also has the driver's own exception as .driver_exception.
     for exc in (error.orig, getattr(error, "driver_exception", None)):
-        if getattr(exc, "sqlstate", None) in RETRY_SQLSTATES:  # asyncpg
+        if getattr(exc, "sqlstate", None) in RETRY_SQLSTATES:  # asyncpg, psycopg
             return True
         args = getattr(exc, "args", ())
         if args and args[0] in RETRY_MYSQL_ERRORS:  # aiomysql, asyncmy: (errno, message)

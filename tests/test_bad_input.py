@@ -158,11 +158,14 @@ async def test_unknown_ids_are_none_and_out_of_range_ids_differ_per_dialect(
                     assert await crud.delete_user(session, impossible) is False
             assert log.statements == []
 
-        # What the unvalidated call does, per dialect.
+        # What the unvalidated call does, per dialect. On PostgreSQL asyncpg refuses the value
+        # before sending it (it knows the parameter is an int4); psycopg sends it and the
+        # server refuses it.
         async with Session() as session:
             if lane.backend == "postgresql":
-                with pytest.raises(DBAPIError, match=r"value out of int32 range"):
+                with pytest.raises(DBAPIError) as caught:
                     await session.get(User, 2**31)
+                assert_int_out_of_range(caught.value, lane, 2**31)
             else:
                 assert await session.get(User, 2**31) is None
         async with Session() as session:
@@ -171,11 +174,25 @@ async def test_unknown_ids_are_none_and_out_of_range_ids_differ_per_dialect(
                 with pytest.raises(OverflowError, match="Python int too large to convert"):
                     await session.get(User, 2**63)
             elif lane.backend == "postgresql":
-                with pytest.raises(DBAPIError, match=r"value out of int32 range"):
+                with pytest.raises(DBAPIError) as caught:
                     await session.get(User, 2**63)
+                assert_int_out_of_range(caught.value, lane, 2**63)
             else:
                 assert await session.get(User, 2**63) is None
         assert await stored_names(engine) == []
+
+
+def assert_int_out_of_range(error: DBAPIError, lane: Lane, value: int) -> None:
+    """PostgreSQL's answer to an id beyond INTEGER, through each driver."""
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    if lane.driver == "asyncpg":  # refused by asyncpg itself, before sending
+        message = f"invalid input for query argument $1: {value} (value out of int32 range)"
+        assert message in str(error)
+        assert sqlstate == "22000"
+    else:  # psycopg sends it; the server refuses it
+        assert type(error) is DataError
+        assert "(psycopg.errors.NumericValueOutOfRange) integer out of range" in str(error)
+        assert sqlstate == "22003"
 
 
 # --- unicode -------------------------------------------------------------------------------
@@ -290,8 +307,17 @@ async def test_nul_byte_without_validation_per_dialect(db_url: URL, lane: Lane) 
         if lane.backend == "postgresql":
             with pytest.raises(DBAPIError) as caught:
                 await two_rows()
-            assert 'invalid byte sequence for encoding "UTF8": 0x00' in str(caught.value)
-            assert getattr(caught.value.orig, "sqlstate", None) == "22021"
+            sqlstate = getattr(caught.value.orig, "sqlstate", None)
+            if lane.driver == "asyncpg":  # sent; the server refuses it
+                assert 'invalid byte sequence for encoding "UTF8": 0x00' in str(caught.value)
+                assert sqlstate == "22021"
+            else:  # psycopg refuses it before sending: no SQLSTATE
+                assert type(caught.value) is DataError
+                assert (
+                    "(psycopg.DataError) PostgreSQL text fields cannot contain NUL (0x00) bytes"
+                    in str(caught.value)
+                )
+                assert sqlstate is None
             assert await stored_names(engine) == []  # the first row went with the second
         else:  # MariaDB and SQLite store it, and give it back unchanged
             await two_rows()

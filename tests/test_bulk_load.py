@@ -1,15 +1,17 @@
 """examples/bulk_load.py on every lane: ORM bulk insert, COPY (PostgreSQL only), upserts."""
 
+import contextlib
 import re
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import URL, func, insert, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from examples import bulk_load
-from examples.models import User
+from examples.models import Base, User
 from tests.conftest import Lane
 from tools.statements import count_statements
 
@@ -105,11 +107,12 @@ async def test_copy_loads_rows_inside_the_session_transaction(
     session: AsyncSession, lane: Lane
 ) -> None:
     if lane.backend != "postgresql":
-        driver = {"sqlite": "sqlite+aiosqlite", "mysql": "mysql+aiomysql"}[lane.backend]
         with pytest.raises(NotImplementedError) as caught:
             await bulk_load.copy_users(session, _rows(0, 10))
+        dialect = session.get_bind().dialect
         assert str(caught.value) == (
-            f"COPY needs postgresql+asyncpg, this session uses {driver}: use insert_users() instead"
+            f"COPY needs PostgreSQL through asyncpg or psycopg, this session uses "
+            f"{dialect.name}+{dialect.driver}: use insert_users() instead"
         )
         assert await _count(session) == 0
         return
@@ -124,6 +127,66 @@ async def test_copy_loads_rows_inside_the_session_transaction(
     # Same transaction as the session: rolling the session back removes the copied rows.
     await session.rollback()
     assert await _count(session) == 0
+
+
+async def driver_in_transaction(session: AsyncSession, lane: Lane) -> bool:
+    """What the driver itself says: is its connection inside a transaction (BEGIN sent)?"""
+    raw = await (await session.connection()).get_raw_connection()
+    driver_connection: Any = raw.driver_connection
+    if lane.driver == "asyncpg":
+        return bool(driver_connection.is_in_transaction())
+    status = driver_connection.info.transaction_status  # psycopg
+    return bool(status == psycopg.pq.TransactionStatus.INTRANS)
+
+
+class Abort(Exception):
+    """Raised inside ``session.begin()`` to make the session roll back."""
+
+
+@pytest.mark.lanes("postgresql")  # COPY is PostgreSQL's
+@pytest.mark.parametrize("copy_first", [True, False], ids=["copy-first", "copy-after-a-select"])
+@pytest.mark.parametrize("ending", ["rollback", "commit"])
+async def test_copy_commits_or_rolls_back_with_the_session(
+    lane: Lane, copy_first: bool, ending: str
+) -> None:
+    """A fresh session (not the rolled-back fixture): COPY may be its transaction's first
+    statement, and neither driver has sent BEGIN before the first statement."""
+    async with lane.database_with(Base.metadata) as db:
+        aborted = pytest.raises(Abort) if ending == "rollback" else contextlib.nullcontext()
+        with aborted:
+            async with db.Session() as session, session.begin():
+                if copy_first:
+                    assert not await driver_in_transaction(session, lane)  # no BEGIN yet
+                else:
+                    assert await _count(session) == 0
+                assert await bulk_load.copy_users(session, _rows(0, 2)) == 2
+                assert await driver_in_transaction(session, lane)
+                if ending == "rollback":
+                    raise Abort
+        async with db.Session() as session:
+            assert await _count(session) == (0 if ending == "rollback" else 2)
+
+
+@pytest.mark.lanes("postgresql+asyncpg")
+async def test_asyncpg_copy_sent_first_escapes_the_session_transaction(lane: Lane) -> None:
+    """Why copy_users() runs a statement first on asyncpg: without it, a COPY that is the
+    transaction's first statement commits on its own, whatever the session does."""
+    async with lane.database_with(Base.metadata) as db:
+
+        async def copy_first_then_fail() -> None:
+            async with db.Session() as session, session.begin():
+                raw = await (await session.connection()).get_raw_connection()
+                asyncpg_conn: Any = raw.driver_connection
+                await asyncpg_conn.copy_records_to_table(
+                    "users", records=[("a@example.com", "A")], columns=["email", "name"]
+                )
+                assert not asyncpg_conn.is_in_transaction()  # SQLAlchemy sent no BEGIN yet
+                raise Abort
+
+        with pytest.raises(Abort):
+            await copy_first_then_fail()
+        async with db.Session() as session:
+            assert await _count(session) == 1  # the rollback did not remove it
 
 
 async def test_upsert_inserts_new_and_updates_existing_objects(
@@ -213,5 +276,5 @@ async def test_main_runs(db_url: URL, lane: Lane, capsys: pytest.CaptureFixture[
     if lane.backend == "postgresql":
         assert "COPY: 400 rows\n" in out
     else:
-        assert "COPY needs asyncpg; bulk insert: 400\n" in out
+        assert "COPY is PostgreSQL's; bulk insert: 400\n" in out
     assert "upsert: 10 objects back, 10 renamed, 1005 users in all\n" in out

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import re
+import zoneinfo
 from collections.abc import AsyncIterator
 
 import httpx
@@ -13,7 +14,7 @@ import pytest
 import sqlalchemy
 from fastapi import FastAPI
 from pydantic import ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import (
     CompileError,
     DataError,
@@ -36,11 +37,24 @@ from tools.statements import count_statements
 from tools.versions import ASYNCPG_ERRORS_BY_SQLSTATE, SA21
 
 
-def asyncpg_error(
-    outcome: Outcome, pep249_class: type[DBAPIError], asyncpg_class: str, text: str
+def postgresql_error(
+    outcome: Outcome,
+    lane: Lane,
+    pep249_class: type[DBAPIError],
+    driver_classes: tuple[str, str],
+    text: str,
 ) -> None:
-    """asyncpg errors arrive as a plain DBAPIError, or since 2.0.59/2.1.10 as the PEP 249 class of
-    their SQLSTATE (``pep249_class``); 2.0 also names asyncpg's class in the message."""
+    """A PostgreSQL error through each driver. psycopg raises the PEP 249 class of the SQLSTATE
+    (``pep249_class``) and names its own class (``driver_classes[1]``). asyncpg errors arrive
+    as a plain DBAPIError, or since 2.0.59/2.1.10 as that PEP 249 class; 2.0 also names asyncpg's
+    class (``driver_classes[0]``) in the message."""
+    asyncpg_class, psycopg_class = driver_classes
+    if lane.driver == "psycopg":
+        assert outcome.error is pep249_class
+        assert re.match(rf"\(psycopg\.errors\.{psycopg_class}\) " + text, outcome.message), (
+            outcome.message
+        )
+        return
     expected = pep249_class if ASYNCPG_ERRORS_BY_SQLSTATE else DBAPIError
     assert outcome.error is expected
     adapter_class = pep249_class.__name__ if ASYNCPG_ERRORS_BY_SQLSTATE else "Error"
@@ -49,6 +63,11 @@ def asyncpg_error(
         rf"(<class 'asyncpg\.exceptions\.{asyncpg_class}'>: )?" + text,
         outcome.message,
     ), outcome.message
+
+
+async def session_time_zone(session: AsyncSession) -> zoneinfo.ZoneInfo:
+    """The PostgreSQL session's TimeZone setting (the server's, unless the client set one)."""
+    return zoneinfo.ZoneInfo(str(await session.scalar(text("SHOW timezone"))))
 
 
 def mariadb_syntax_error(outcome: Outcome, near: str) -> None:
@@ -70,9 +89,13 @@ async def db(lane: Lane) -> AsyncIterator[Database]:
 async def test_varchar_without_length(db: Database, lane: Lane) -> None:
     outcome = await capture(m.wrong_varchar_without_length(db.engine))
     if lane.backend == "mysql":
+        # The URL's dialect: "mysql", or "mariadb" for a mariadb+aiomysql:// URL.
+        dialect = lane.drivername.partition("+")[0]
+        assert db.dialect == dialect
         assert outcome.error is CompileError
         assert outcome.message == (
-            "(in table 'err_untyped', column 'title'): VARCHAR requires a length on dialect mysql"
+            f"(in table 'err_untyped', column 'title'): VARCHAR requires a length on dialect "
+            f"{dialect}"
         )
     else:  # PostgreSQL and SQLite accept VARCHAR without a length
         assert outcome.error is None
@@ -82,14 +105,22 @@ async def test_varchar_without_length(db: Database, lane: Lane) -> None:
 async def test_aware_datetime_in_naive_column(db: Database, lane: Lane) -> None:
     async with db.Session() as session:
         outcome = await capture(m.wrong_aware_datetime_in_naive_column(session))
-    if lane.backend == "postgresql":
-        asyncpg_error(
+        if lane.driver == "psycopg":
+            zone = await session_time_zone(session)
+    if lane.driver == "asyncpg":
+        postgresql_error(
             outcome,
+            lane,
             DataError,
-            "DataError",
+            ("DataError", ""),
             r"invalid input for query argument \$1: datetime\.datetime\(2026, 1, 2, 3, 4, 5, "
             r"t\.\.\. \(can't subtract offset-naive and offset-aware datetimes\)",
         )
+    elif lane.driver == "psycopg":
+        # No error: psycopg sends a timestamptz, and the server converts it to the session's
+        # time zone and drops the offset. Which wall-clock time is stored depends on the server.
+        assert outcome.error is None
+        assert outcome.value == m.AWARE.astimezone(zone).replace(tzinfo=None)
     else:  # silently stores the wall-clock time: 03:04 at +02:00 comes back as 03:04
         assert outcome.error is None
         assert outcome.value == datetime.datetime(2026, 1, 2, 3, 4, 5)
@@ -107,31 +138,43 @@ async def test_aware_datetime_in_naive_column(db: Database, lane: Lane) -> None:
 async def test_string_for_integer(db: Database, lane: Lane) -> None:
     async with db.Session() as session:
         outcome = await capture(m.wrong_string_for_integer(session, "1"))
-    if lane.backend == "postgresql":
-        asyncpg_error(
+    if lane.driver == "asyncpg":
+        postgresql_error(
             outcome,
+            lane,
             DataError,
-            "DataError",
+            ("DataError", ""),
             r"invalid input for query argument \$1: '1' \('str' object cannot be interpreted as "
             r"an integer\)",
         )
-    else:  # SQLite and MariaDB convert the string
+    else:  # SQLite and MariaDB convert the string; psycopg sends it untyped, PostgreSQL casts it
         assert outcome.error is None
         assert outcome.value == 1
     async with db.Session() as session:
         assert await m.count_events(session, "1") == 1
         with pytest.raises(ValueError, match="not an id: 'x1'"):
             await m.count_events(session, "x1")
+    if lane.driver == "psycopg":  # a string that is no integer fails on the server
+        async with db.Session() as session:
+            outcome = await capture(m.wrong_string_for_integer(session, "x1"))
+        postgresql_error(
+            outcome,
+            lane,
+            DataError,
+            ("", "InvalidTextRepresentation"),
+            r'invalid input syntax for type integer: "x1"',
+        )
 
 
 async def test_string_too_long(db: Database, lane: Lane) -> None:
     async with db.Session() as session:
         outcome = await capture(m.wrong_string_too_long(session))
     if lane.backend == "postgresql":
-        asyncpg_error(
+        postgresql_error(
             outcome,
+            lane,
             DataError,
-            "StringDataRightTruncationError",
+            ("StringDataRightTruncationError", "StringDataRightTruncation"),
             r"value too long for type character varying\(5\)",
         )
     elif lane.backend == "mysql":  # strict mode, MariaDB's default
@@ -166,10 +209,11 @@ async def test_negative_offset(db: Database, lane: Lane) -> None:
     async with db.Session() as session:
         outcome = await capture(m.wrong_negative_offset(session, 0))
     if lane.backend == "postgresql":
-        asyncpg_error(
+        postgresql_error(
             outcome,
+            lane,
             DataError,
-            "InvalidRowCountInResultOffsetClauseError",
+            ("InvalidRowCountInResultOffsetClauseError", "InvalidRowCountInResultOffsetClause"),
             r"OFFSET must not be negative",
         )
     elif lane.backend == "mysql":

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 
+import psycopg
 import pytest
 import sqlalchemy
 from sqlalchemy.exc import (
@@ -25,14 +26,17 @@ from examples.models import Base
 from tests.conftest import Lane
 from tools.versions import SA21
 
+# The duplicate-key message per driver.
 DUPLICATE = {
-    "sqlite": r"\(sqlite3\.IntegrityError\) UNIQUE constraint failed: users\.email",
+    "aiosqlite": r"\(sqlite3\.IntegrityError\) UNIQUE constraint failed: users\.email",
     # 2.0 names the adapted generic class and quotes asyncpg's; 2.1 adapts the specific class.
-    "postgresql": r"\(sqlalchemy\.dialects\.postgresql\.asyncpg\.(IntegrityError\) <class "
+    "asyncpg": r"\(sqlalchemy\.dialects\.postgresql\.asyncpg\.(IntegrityError\) <class "
     r"'asyncpg\.exceptions\.UniqueViolationError'>:|UniqueViolationError\)) duplicate key value "
     r"violates unique constraint \"uq_users_email\"",
-    "mysql": r"\(pymysql\.err\.IntegrityError\) \(1062, \"Duplicate entry 'ada@example\.com' for "
-    r"key 'uq_users_email'\"\)",
+    "psycopg": r"\(psycopg\.errors\.UniqueViolation\) duplicate key value violates unique "
+    r"constraint \"uq_users_email\"",
+    "aiomysql": r"\(pymysql\.err\.IntegrityError\) \(1062, \"Duplicate entry 'ada@example\.com' "
+    r"for key 'uq_users_email'\"\)",
 }
 
 
@@ -50,7 +54,7 @@ async def test_continue_after_integrity_error(db: Database, lane: Lane) -> None:
     assert re.match(
         r"This Session's transaction has been rolled back due to a previous exception during "
         r"flush\. To begin a new transaction with this Session, first issue Session\.rollback\(\)"
-        r"\. Original exception was: " + DUPLICATE[lane.backend],
+        r"\. Original exception was: " + DUPLICATE[lane.driver],
         outcome.message,
     ), outcome.message
     async with db.Session() as session:
@@ -170,17 +174,25 @@ async def test_session_never_closed(db: Database, lane: Lane) -> None:
     outcome = await capture(m.wrong_session_never_closed(db.Session))
     assert outcome.error is None
     assert outcome.value == 3  # it worked, and leaked its connection
-    driver = {
-        "sqlite": "aiosqlite.core.Connection",
-        "postgresql": "asyncpg.connection.Connection",
-        "mysql": "aiomysql.connection.Connection",
-    }[lane.backend]
+    # How the driver's connection prints, and what the pool does with it: psycopg's adapter
+    # cannot be closed from the garbage collector, so the connection is dropped instead.
+    driver_connection, fate = {
+        "aiosqlite": (r"aiosqlite\.core\.Connection object at 0x[0-9a-f]+", "terminated"),
+        "asyncpg": (r"asyncpg\.connection\.Connection object at 0x[0-9a-f]+", "terminated"),
+        "psycopg": (
+            # (libpq's connection info: the port appears when it is not 5432)
+            r"psycopg\.AsyncConnection \[INTRANS\] \(host=\S+ (port=\d+ )?user=\S+ "
+            r"database=\S+\) at 0x[0-9a-f]+",
+            "dropped, as it cannot be safely terminated",
+        ),
+        "aiomysql": (r"aiomysql\.connection\.Connection object at 0x[0-9a-f]+", "terminated"),
+    }[lane.driver]
     leaks = [w for w in outcome.warnings if w.startswith("SAWarning: The garbage collector")]
     assert len(leaks) == 1, outcome.warnings
     assert re.fullmatch(
         r"SAWarning: The garbage collector is trying to clean up non-checked-in connection "
-        rf"<AdaptedConnection <{re.escape(driver)} object at 0x[0-9a-f]+>>, which will be "
-        r"terminated\.  Please ensure that SQLAlchemy pooled connections are returned to the "
+        rf"<AdaptedConnection <{driver_connection}>>, which will be "
+        rf"{fate}\.  Please ensure that SQLAlchemy pooled connections are returned to the "
         r"pool explicitly, either by calling ``close\(\)`` or by using appropriate context "
         r"managers to manage their lifecycle\.",
         leaks[0],
@@ -192,12 +204,15 @@ async def test_catch_driver_exception(db: Database, lane: Lane) -> None:
     async with db.Session() as session:
         outcome = await capture(m.wrong_catch_driver_exception(session))
     assert outcome.error is IntegrityError  # escaped the except clause for the driver's class
-    assert re.match(DUPLICATE[lane.backend], outcome.message), outcome.message
+    assert re.match(DUPLICATE[lane.driver], outcome.message), outcome.message
+    if lane.driver == "psycopg":  # .orig is psycopg's own exception, not an adapter class
+        assert outcome.cause is psycopg.errors.UniqueViolation
     orig = {
-        "sqlite": "IntegrityError",  # sqlite3.IntegrityError
-        "postgresql": "UniqueViolationError" if SA21 else "IntegrityError",  # adapted classes
-        "mysql": "IntegrityError",  # pymysql.err.IntegrityError
-    }[lane.backend]
+        "aiosqlite": "IntegrityError",  # sqlite3.IntegrityError
+        "asyncpg": "UniqueViolationError" if SA21 else "IntegrityError",  # adapted classes
+        "psycopg": "UniqueViolation",  # psycopg.errors.UniqueViolation itself
+        "aiomysql": "IntegrityError",  # pymysql.err.IntegrityError
+    }[lane.driver]
     async with db.Session() as session:
         assert await m.fixed_catch_driver_exception(session) == f"email taken ({orig})"
 

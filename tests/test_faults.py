@@ -91,17 +91,29 @@ async def kill(admin: AsyncEngine, lane: Lane, pid: int) -> None:
     await asyncio.sleep(0.1)  # let the client's event loop see the closed socket
 
 
-def assert_disconnect_error(exc: DBAPIError, lane: Lane) -> None:
-    """The error a query gets on a connection the server has closed."""
+def assert_disconnect_error(exc: DBAPIError, lane: Lane, psycopg_reason: str) -> None:
+    """The error a query gets on a connection the server has closed. psycopg reads the
+    server's last message, which says why (``psycopg_reason``); asyncpg only sees the close."""
     assert exc.connection_invalidated  # the pool throws this connection away
-    if lane.backend == "postgresql":
+    if lane.driver == "asyncpg":
         assert type(exc) is InterfaceError
         assert re.search(r"connection is closed", str(exc))
+    elif lane.driver == "psycopg":
+        assert type(exc) is OperationalError
+        assert str(exc).startswith(psycopg_reason), str(exc)
     else:
         assert type(exc) is OperationalError
         assert exc.orig is not None
         assert exc.orig.args[0] == 2013
         assert "Lost connection to MySQL server during query" in str(exc)
+
+
+def postgresql_error_class(lane: Lane, pep249_class: type[DBAPIError]) -> type[DBAPIError]:
+    """psycopg errors are always the PEP 249 class of their SQLSTATE; asyncpg's are since
+    2.0.59/2.1.10 (a plain DBAPIError before)."""
+    if lane.driver == "psycopg" or ASYNCPG_ERRORS_BY_SQLSTATE:
+        return pep249_class
+    return DBAPIError
 
 
 async def user_count(engine: AsyncEngine) -> int:
@@ -161,7 +173,12 @@ async def test_killed_connection_fails_without_pre_ping_and_is_replaced_with_it(
             with pytest.raises(DBAPIError) as caught:
                 async with plain.connect() as conn:
                     await conn.execute(text("SELECT 1"))
-            assert_disconnect_error(caught.value, lane)
+            assert_disconnect_error(
+                caught.value,
+                lane,
+                "(psycopg.errors.AdminShutdown) terminating connection due to administrator "
+                "command",
+            )
             async with plain.connect() as conn:  # the dead connection was discarded
                 assert await conn.scalar(text("SELECT 1")) == 1
 
@@ -194,7 +211,12 @@ async def test_pool_recycle_replaces_connections_before_the_server_times_them_ou
             with pytest.raises(DBAPIError) as caught:
                 async with plain.connect() as conn:
                     await conn.execute(text("SELECT 1"))
-            assert_disconnect_error(caught.value, lane)
+            assert_disconnect_error(
+                caught.value,
+                lane,
+                "(psycopg.errors.IdleSessionTimeout) terminating connection due to idle-session "
+                "timeout",
+            )
             async with recycled.connect() as conn:  # older than pool_recycle: replaced
                 assert await conn.scalar(text("SELECT 1")) == 1
     finally:
@@ -228,7 +250,7 @@ async def test_cancelled_unit_of_work_rolls_back_and_returns_its_connection(
             assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
 
             if lane.backend == "postgresql":
-                # asyncpg asked the server to cancel: the statement stops with the task.
+                # asyncpg and psycopg ask the server to cancel: the statement stops with the task.
                 assert await _running(admin, "SELECT pg_sleep%") == 0
             elif lane.backend == "mysql":
                 # aiomysql closed the socket; the server runs the statement to its end (or to
@@ -327,13 +349,18 @@ async def test_server_stops_a_statement_that_runs_too_long(db_url: URL, lane: La
                 await session.execute(text(SLOW[lane.backend]))
         error = caught.value
         if lane.backend == "postgresql":
-            assert type(error) is (OperationalError if ASYNCPG_ERRORS_BY_SQLSTATE else DBAPIError)
+            assert type(error) is postgresql_error_class(lane, OperationalError)
             assert "canceling statement due to statement timeout" in str(error)
+            if lane.driver == "psycopg":
+                assert str(error).startswith("(psycopg.errors.QueryCanceled) canceling statement")
             assert error.orig is not None
             assert getattr(error.orig, "sqlstate", None) == "57014"  # query_canceled
             if SA21:
                 driver_error = getattr(error, "driver_exception", None)  # 2.1 only
-                assert type(driver_error).__name__ == "QueryCanceledError"
+                assert type(driver_error).__name__ == {
+                    "asyncpg": "QueryCanceledError",
+                    "psycopg": "QueryCanceled",
+                }[lane.driver]
         else:
             assert type(error) is OperationalError
             assert error.orig is not None
@@ -444,7 +471,13 @@ async def test_deadlock_fails_one_transaction_and_retry_completes_both(
         assert isinstance(error, DBAPIError)
         assert retries.is_retryable(error)
         if lane.backend == "postgresql":
-            assert type(error) is (OperationalError if ASYNCPG_ERRORS_BY_SQLSTATE else DBAPIError)
+            assert type(error) is postgresql_error_class(lane, OperationalError)
+            assert str(error).startswith(
+                {
+                    "asyncpg": "(sqlalchemy.dialects.postgresql.asyncpg.",
+                    "psycopg": "(psycopg.errors.DeadlockDetected) deadlock detected",
+                }[lane.driver]
+            )
             assert "deadlock detected" in str(error)
             assert getattr(error.orig, "sqlstate", None) == "40P01"
         else:
@@ -602,8 +635,11 @@ async def test_concurrent_read_modify_write_needs_serializable_and_retries(
         assert len(errors) == sum(1 for r in results if r is not None)  # no other failure
         assert all(retries.is_retryable(e) for e in errors)
         if lane.backend == "postgresql":
+            assert {type(e) for e in errors} == {postgresql_error_class(lane, OperationalError)}
             assert {getattr(e.orig, "sqlstate", None) for e in errors} == {"40001"}
             assert "could not serialize access due to concurrent update" in str(errors[0])
+            if lane.driver == "psycopg":
+                assert str(errors[0]).startswith("(psycopg.errors.SerializationFailure) ")
         else:  # InnoDB SERIALIZABLE: reads take shared locks, the writes deadlock
             assert {e.orig.args[0] for e in errors if e.orig is not None} == {1213}
         assert await balances(engine) == [n - len(errors)]  # the others did commit

@@ -194,9 +194,9 @@ async def test_default_lazy_load_fails_with_missing_greenlet(db_url: URL, lane: 
                 gc.collect()
         assert re.search(MISSING_GREENLET, message)
         # The class depends on where the driver first awaits: asyncpg at execute
-        # (MissingGreenlet); aiomysql, and aiosqlite on 2.1, when the cursor is created,
-        # which SQLAlchemy wraps in StatementError with the MissingGreenlet as .orig.
-        if lane.backend == "postgresql" or (lane.backend == "sqlite" and SA20):
+        # (MissingGreenlet); aiomysql, and aiosqlite and psycopg on 2.1, when the cursor is
+        # created, which SQLAlchemy wraps in StatementError with the MissingGreenlet as .orig.
+        if lane.driver == "asyncpg" or (lane.driver in ("aiosqlite", "psycopg") and SA20):
             assert error_type is MissingGreenlet
         else:
             assert error_type is StatementError

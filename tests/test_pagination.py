@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import URL, func, select, text, tuple_, update
-from sqlalchemy.exc import DBAPIError, ProgrammingError
+from sqlalchemy.exc import DataError, DBAPIError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from examples import pagination
@@ -168,8 +168,13 @@ async def test_wrong_way_ordering_by_timestamp_alone(session: AsyncSession, lane
 
 async def test_wrong_way_page_zero(session: AsyncSession, lane: Lane) -> None:
     if lane.backend == "postgresql":
-        with pytest.raises(DBAPIError, match="OFFSET must not be negative"):
+        with pytest.raises(DBAPIError, match="OFFSET must not be negative") as caught:
             await seed_posts_page(session, 0, 20)
+        if lane.driver == "psycopg":
+            assert type(caught.value) is DataError
+            assert str(caught.value).startswith(
+                "(psycopg.errors.InvalidRowCountInResultOffsetClause) OFFSET must not be negative"
+            )
     elif lane.backend == "mysql":
         with pytest.raises(ProgrammingError, match=r"1064.*SQL syntax.*near '-20"):
             await seed_posts_page(session, 0, 20)

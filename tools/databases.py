@@ -80,9 +80,8 @@ LANE_SPECS = {
     )
 }
 LANES = tuple(LANE_SPECS)
-# The lanes a run selects when none are named. (postgresql+psycopg joins once every test
-# knows its differences: errors, COPY, connect settings.)
-DEFAULT_LANES = ("sqlite", "postgresql+asyncpg", "mysql")
+# The lanes a run selects when none are named: every lane.
+DEFAULT_LANES = ("sqlite", "postgresql+asyncpg", "postgresql+psycopg", "mysql")
 
 
 class LaneUnavailable(Exception):

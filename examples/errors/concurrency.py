@@ -105,9 +105,11 @@ async def load_names(Session: async_sessionmaker[AsyncSession], ids: list[int]) 
 
 
 # A statement that keeps the connection busy for half a second (SQLite has no sleep()).
+# Keyed by dialect name: a mariadb+aiomysql:// URL's dialect is "mariadb", not "mysql".
 SLOW_QUERY = {
     "postgresql": "SELECT pg_sleep(0.5)",
     "mysql": "SELECT SLEEP(0.5)",
+    "mariadb": "SELECT SLEEP(0.5)",
     "sqlite": "SELECT 1",
 }
 

@@ -120,8 +120,17 @@ async def fixed_with_greenlet(url: str) -> Outcome:
     return await _child(url, "allow")
 
 
-BACKEND_ID = {"postgresql": "SELECT pg_backend_pid()", "mysql": "SELECT CONNECTION_ID()"}
-KILL = {"postgresql": "SELECT pg_terminate_backend(:id)", "mysql": "KILL :id"}
+# Keyed by dialect name: a mariadb+aiomysql:// URL's dialect is "mariadb", not "mysql".
+BACKEND_ID = {
+    "postgresql": "SELECT pg_backend_pid()",
+    "mysql": "SELECT CONNECTION_ID()",
+    "mariadb": "SELECT CONNECTION_ID()",
+}
+KILL = {
+    "postgresql": "SELECT pg_terminate_backend(:id)",
+    "mysql": "KILL :id",
+    "mariadb": "KILL :id",
+}
 
 
 async def drop_pooled_connection(engine: AsyncEngine) -> None:

@@ -15,6 +15,7 @@ from typing import Any, cast
 
 import aiomysql
 import asyncpg
+import psycopg
 from sqlalchemy import CursorResult, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
@@ -371,14 +372,15 @@ async def fixed_session_never_closed(Session: async_sessionmaker[AsyncSession]) 
 
 # What each driver raises for a duplicate key, before SQLAlchemy wraps it.
 DRIVER_INTEGRITY_ERROR: dict[str, type[Exception]] = {
-    "postgresql": asyncpg.UniqueViolationError,
-    "sqlite": sqlite3.IntegrityError,
-    "mysql": aiomysql.IntegrityError,
+    "asyncpg": asyncpg.UniqueViolationError,
+    "psycopg": psycopg.errors.UniqueViolation,
+    "aiosqlite": sqlite3.IntegrityError,
+    "aiomysql": aiomysql.IntegrityError,
 }
 
 
 async def wrong_catch_driver_exception(session: AsyncSession) -> str:
-    driver_error = DRIVER_INTEGRITY_ERROR[session.get_bind().dialect.name]
+    driver_error = DRIVER_INTEGRITY_ERROR[session.get_bind().dialect.driver]
     session.add(User(email="ada@example.com", name="Copy"))
     try:
         await session.flush()
