@@ -101,7 +101,9 @@ async def test_error_patterns_that_pick_sql_per_dialect_on_a_mariadb_url(mariadb
     outcome = await capture(concurrency_errors.wrong_commit_while_query_runs(mariadb_url))
     assert outcome.error is RuntimeError
     assert outcome.message.startswith("readexactly() called while another coroutine")
-    await concurrency_errors.fixed_commit_while_query_runs(mariadb_url)
+    await concurrency_errors.fixed_commit_while_query_runs(
+        mariadb_url, concurrency_errors.SLOW_QUERY["mariadb"]
+    )
 
     # BACKEND_ID/KILL["mariadb"]: the pooled connection really is killed.
     outcome = await capture(driver_errors.wrong_no_pre_ping(mariadb_url))
