@@ -55,6 +55,15 @@ def postgresql_error(
             outcome.message
         )
         return
+    asyncpg_error(outcome, pep249_class, asyncpg_class, text)
+
+
+def asyncpg_error(
+    outcome: Outcome, pep249_class: type[DBAPIError], asyncpg_class: str, text: str
+) -> None:
+    """asyncpg errors arrive as a plain DBAPIError, or since 2.0.59/2.1.10 as the PEP 249 class of
+    their SQLSTATE (``pep249_class``); 2.0 also names asyncpg's class in the message. ``text`` is
+    a regular expression."""
     expected = pep249_class if ASYNCPG_ERRORS_BY_SQLSTATE else DBAPIError
     assert outcome.error is expected
     adapter_class = pep249_class.__name__ if ASYNCPG_ERRORS_BY_SQLSTATE else "Error"
