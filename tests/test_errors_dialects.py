@@ -62,14 +62,14 @@ def asyncpg_error(
     outcome: Outcome, pep249_class: type[DBAPIError], asyncpg_class: str, text: str
 ) -> None:
     """asyncpg errors arrive as a plain DBAPIError, or since 2.0.59/2.1.10 as the PEP 249 class of
-    their SQLSTATE (``pep249_class``); 2.0 also names asyncpg's class in the message. ``text`` is
-    a regular expression."""
+    their SQLSTATE (``pep249_class``); 2.0 also names asyncpg's class in the message, 2.1 does
+    not. ``text`` is a regular expression."""
     expected = pep249_class if ASYNCPG_ERRORS_BY_SQLSTATE else DBAPIError
     assert outcome.error is expected
     adapter_class = pep249_class.__name__ if ASYNCPG_ERRORS_BY_SQLSTATE else "Error"
+    driver_class = "" if SA21 else rf"<class 'asyncpg\.exceptions\.{asyncpg_class}'>: "
     assert re.match(
-        rf"\(sqlalchemy\.dialects\.postgresql\.asyncpg\.{adapter_class}\) "
-        rf"(<class 'asyncpg\.exceptions\.{asyncpg_class}'>: )?" + text,
+        rf"\(sqlalchemy\.dialects\.postgresql\.asyncpg\.{adapter_class}\) {driver_class}" + text,
         outcome.message,
     ), outcome.message
 
