@@ -1,5 +1,6 @@
-"""The two PostgreSQL drivers side by side (references/drivers.md): prepared statements and one
-connection shared by two operations. The other differences are proven where they matter:
+"""The two PostgreSQL drivers side by side (references/drivers.md): which driver a URL picks, the
+connect timeout, prepared statements and one connection shared by two operations. The other
+differences are proven where they matter:
 COPY (test_bulk_load.py), connect arguments (test_errors_connect_args.py), errors
 (test_errors_*.py, test_faults.py, test_bad_input.py), MariaDB URL forms (test_mariadb_urls.py).
 """
@@ -7,13 +8,18 @@ COPY (test_bulk_load.py), connect arguments (test_errors_connect_args.py), error
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import URL, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from tests.conftest import Lane
+from tools.versions import SA21
 
 PROBE = "SELECT 41 + 1"
 PREPARED = "SELECT count(*) FROM pg_prepared_statements WHERE statement = :probe"
@@ -68,3 +74,81 @@ async def test_psycopg_makes_a_second_operation_wait_for_the_first(db_url: URL) 
             assert query.exception() is None
     finally:
         await engine.dispose()
+
+
+async def driver_behind(url: URL) -> str:
+    """Which driver an async engine on ``url`` connects with ("psycopg 3", "asyncpg"), or the
+    error create_async_engine raises."""
+    try:
+        engine = create_async_engine(url)
+    except ImportError as error:
+        return f"{type(error).__name__}: {error}"
+    try:
+        async with engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            module = type(raw.driver_connection).__module__.partition(".")[0]
+    finally:
+        await engine.dispose()
+    if module == "psycopg":
+        return f"psycopg {psycopg.__version__.partition('.')[0]}"
+    return module
+
+
+@pytest.mark.lanes("postgresql")
+async def test_which_driver_a_url_picks(db_url: URL) -> None:
+    assert await driver_behind(db_url.set(drivername="postgresql+asyncpg")) == "asyncpg"
+    assert await driver_behind(db_url.set(drivername="postgresql+psycopg")) == "psycopg 3"
+    # A plain postgresql:// is the dialect's default driver: psycopg 3 on 2.1; psycopg2 on 2.0,
+    # a sync driver that this project does not install (installed, it fails with "requires an
+    # async driver": tests/test_errors_drivers.py).
+    plain = await driver_behind(db_url.set(drivername="postgresql"))
+    assert plain == ("psycopg 3" if SA21 else "ModuleNotFoundError: No module named 'psycopg2'")
+
+
+@contextlib.asynccontextmanager
+async def silent_server() -> AsyncIterator[int]:
+    """A TCP port that accepts connections and never answers, as a stuck server or a
+    half-open network path does. Yields the port."""
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)  # keep it open; say nothing
+
+    server = await asyncio.start_server(accept, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+        for writer in accepted:
+            writer.close()
+        await server.wait_closed()
+
+
+@pytest.mark.lanes("postgresql")
+async def test_each_driver_gives_up_connecting_after_its_connect_timeout(
+    db_url: URL, lane: Lane
+) -> None:
+    """asyncpg's "timeout" and psycopg's (libpq's) "connect_timeout" bound the connection
+    attempt: without them this connect would wait for as long as the server stays silent."""
+    connect_args: dict[str, Any] = (
+        {"timeout": 1} if lane.driver == "asyncpg" else {"connect_timeout": 2}  # libpq's minimum
+    )
+    async with silent_server() as port:
+        engine = create_async_engine(
+            db_url.set(host="127.0.0.1", port=port), connect_args=connect_args
+        )
+        try:
+            async with asyncio.timeout(30) as deadline:
+                with pytest.raises((TimeoutError, OperationalError)) as caught:
+                    async with engine.connect():
+                        pass
+        finally:
+            await engine.dispose()
+    assert not deadline.expired()  # the driver gave up, not this test's deadline
+    if lane.driver == "asyncpg":  # Python's TimeoutError, not wrapped by SQLAlchemy
+        assert type(caught.value) is TimeoutError
+    else:
+        assert type(caught.value) is OperationalError
+        assert str(caught.value).startswith(
+            "(psycopg.errors.ConnectionTimeout) connection timeout expired"
+        ), str(caught.value)
