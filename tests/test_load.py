@@ -148,3 +148,38 @@ async def test_run_concurrently_rejects_a_bad_limit(db_url: URL) -> None:
 
         with pytest.raises(ValueError, match="limit must be at least 1"):
             await run_concurrently(Session, noop, range(3), limit=0)
+
+
+async def test_a_process_holds_at_most_pool_size_plus_max_overflow(db_url: URL, lane: Lane) -> None:
+    """The per-process ceiling (times the processes, it must stay under the server's
+    max_connections), and where each server states max_connections and its default."""
+    engine = make_production_engine(db_url, pool_size=2, max_overflow=3, pool_timeout=0.2)
+    try:
+        async with asyncio.timeout(30), contextlib.AsyncExitStack() as held:
+            conns = [await held.enter_async_context(engine.connect()) for _ in range(5)]
+            if lane.backend in BACKEND_ID:  # five connections on the server
+                ids = {await conn.scalar(text(BACKEND_ID[lane.backend])) for conn in conns}
+                assert len(ids) == 5
+            with pytest.raises(sqlalchemy.exc.TimeoutError) as caught:
+                async with engine.connect():
+                    pass
+            assert str(caught.value).startswith("QueuePool limit of size 2 overflow 3 reached")
+            server_limit = {
+                "postgresql": (
+                    "SHOW max_connections",
+                    "SELECT boot_val FROM pg_settings WHERE name = 'max_connections'",
+                    "100",
+                ),
+                "mysql": (
+                    "SELECT @@max_connections",
+                    "SELECT default_value FROM information_schema.system_variables "
+                    "WHERE variable_name = 'MAX_CONNECTIONS'",
+                    "151",
+                ),
+            }
+            if lane.backend in server_limit:
+                current, default, expected_default = server_limit[lane.backend]
+                assert int(await conns[0].scalar(text(current)) or 0) > 5
+                assert await conns[0].scalar(text(default)) == expected_default
+    finally:
+        await engine.dispose()
