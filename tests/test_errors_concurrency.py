@@ -15,6 +15,7 @@ from examples.crud import create_user
 from examples.errors import Database, capture
 from examples.errors import concurrency as m
 from examples.models import Base
+from examples.production import make_production_engine
 from tests.conftest import Lane
 
 
@@ -131,6 +132,17 @@ async def test_failed_statement_cursor(db: Database) -> None:
     else:
         assert outcome.value == "both wrote"  # 2.1 closes the cursor itself
     assert await m.fixed_failed_statement_cursor(db.url) == "both wrote"
+
+
+@pytest.mark.lanes("sqlite")
+async def test_the_production_engine_closes_a_failed_statement_cursor(db: Database) -> None:
+    """make_production_engine() installs the fix (production.md): the same sequence, with its
+    BEGIN IMMEDIATE and 15 s lock wait, completes on 2.0 too instead of stalling."""
+    engine = make_production_engine(db.url)
+    try:
+        assert await m.failed_insert_then_wait_for_lock(engine) == "both wrote"
+    finally:
+        await engine.dispose()
 
 
 async def test_main(db_url: sqlalchemy.URL, capsys: pytest.CaptureFixture[str]) -> None:
