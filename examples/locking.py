@@ -165,10 +165,14 @@ async def run_worker(
             return done
         await process(jobs)  # no transaction open: nothing stays locked while the work runs
         async with Session() as session, session.begin():
-            await session.execute(
-                update(Job).where(Job.id.in_([job.id for job in jobs])).values(status="done")
-            )
+            await finish_jobs(session, jobs)
         done += len(jobs)
+
+
+async def finish_jobs(session: AsyncSession, jobs: list[Job]) -> None:
+    await session.execute(
+        update(Job).where(Job.id.in_([job.id for job in jobs])).values(status="done")
+    )
 
 
 # endregion: claim
