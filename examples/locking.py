@@ -248,17 +248,17 @@ from typing import TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
-Row = TypeVar("Row")
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
 async def apply_with_retry(
     Session: async_sessionmaker[AsyncSession],
-    model: type[Row],
+    model: type[T],
     row_id: int,
-    change: Callable[[AsyncSession, Row], Awaitable[None]],
+    change: Callable[[AsyncSession, T], Awaitable[None]],
     attempts: int = 3,
-) -> Row:
+) -> T:
     """Load the row, ``await change(session, row)``, commit. If another transaction saved the
     row after we loaded it (StaleDataError, from the model's version_id_col), load it again and
     reapply. For changes valid on any version (append a line, delete it), never for a person's

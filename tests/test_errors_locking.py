@@ -9,7 +9,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 import sqlalchemy
+from sqlalchemy import String
 from sqlalchemy.exc import DBAPIError, NotSupportedError, OperationalError
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.orm.exc import StaleDataError
 
 from examples.errors import Database, capture
@@ -47,6 +49,43 @@ async def test_delete_after_concurrent_edit(db: Database) -> None:
     assert outcome.error is StaleDataError
     assert outcome.message == STALE_DELETE
     assert await m.fixed_delete_after_concurrent_edit(db.Session) is True
+
+
+class QuietBase(DeclarativeBase):
+    pass
+
+
+class QuietDocument(QuietBase):
+    """A versioned model with the DELETE message's advice applied."""
+
+    __tablename__ = "quiet_documents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column()
+    __mapper_args__ = {"version_id_col": version, "confirm_deleted_rows": False}
+
+
+async def test_confirm_deleted_rows_false_only_hides_the_conflict(db: Database) -> None:
+    """The DELETE message suggests confirm_deleted_rows=False: the stale delete then 'succeeds',
+    deletes nothing, and the other transaction's save stays."""
+    async with db.engine.begin() as conn:
+        await conn.run_sync(QuietBase.metadata.create_all)
+    try:
+        async with db.Session() as session, session.begin():
+            session.add(QuietDocument(id=1, title="Draft"))
+        async with db.Session() as mine:
+            stale = await mine.get_one(QuietDocument, 1)
+            async with db.Session() as other, other.begin():
+                (await other.get_one(QuietDocument, 1)).title = "theirs"
+            await mine.delete(stale)
+            await mine.commit()  # no error, no warning
+        async with db.Session() as session:
+            kept = await session.get_one(QuietDocument, 1)
+            assert (kept.title, kept.version) == ("theirs", 2)
+    finally:
+        async with db.engine.begin() as conn:
+            await conn.run_sync(QuietBase.metadata.drop_all)
 
 
 async def test_for_update_in_raw_sql(db: Database, lane: Lane) -> None:
