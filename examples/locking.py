@@ -62,7 +62,7 @@ class Document(LockingBase):
 
 # region: withdraw
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 MAX_INT = 2**31 - 1  # INTEGER columns: PostgreSQL rejects a larger parameter outright
 
@@ -106,10 +106,17 @@ async def withdraw(session: AsyncSession, account_id: int, amount: int) -> int:
     return account.balance
 
 
+async def pay(Session: async_sessionmaker[AsyncSession], account_id: int, amount: int) -> int:
+    """One withdrawal in a transaction of its own: the lock is released when it commits."""
+    async with Session() as session, session.begin():
+        return await withdraw(session, account_id, amount)
+
+
 # endregion: withdraw
 
 
 # region: claim
+import asyncio
 from collections.abc import Awaitable, Callable
 
 from sqlalchemy import select, update
@@ -173,6 +180,21 @@ async def finish_jobs(session: AsyncSession, jobs: list[Job]) -> None:
     await session.execute(
         update(Job).where(Job.id.in_([job.id for job in jobs])).values(status="done")
     )
+
+
+async def run_workers(
+    Session: async_sessionmaker[AsyncSession],
+    process: Callable[[list[Job]], Awaitable[None]],
+    workers: int = 20,
+    batch: int = 10,
+) -> int:
+    """``workers`` concurrent run_worker()s until the queue is empty; returns the jobs done.
+    Give the engine a connection per worker (pool_size) or they queue for the pool."""
+    positive_int(workers, "workers", maximum=1000)
+    done = await asyncio.gather(
+        *(run_worker(Session, f"worker-{n}", process, batch) for n in range(workers))
+    )
+    return sum(done)
 
 
 # endregion: claim
@@ -285,6 +307,26 @@ async def apply_with_retry(
 # endregion: retry-stale
 
 
+# region: append-line
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+
+async def append_line(
+    Session: async_sessionmaker[AsyncSession], document_id: int, line: str
+) -> Document:
+    """Append a line to the newest version of the document, whatever was saved meanwhile."""
+    if not isinstance(line, str) or "\n" in line:
+        raise ValueError("line must be a string without a newline")
+
+    async def append(session: AsyncSession, document: Document) -> None:
+        document.body += line + "\n"
+
+    return await apply_with_retry(Session, Document, document_id, append)
+
+
+# endregion: append-line
+
+
 async def demonstrate(Session: async_sessionmaker[AsyncSession]) -> None:
     import asyncio
 
@@ -295,14 +337,13 @@ async def demonstrate(Session: async_sessionmaker[AsyncSession]) -> None:
         session.add_all(Job(payload=f"job {n}") for n in range(1, 201))
         session.add(Document(id=1, title="Notes", body=""))
 
-    async def withdraw_10() -> int | None:
+    async def pay_10() -> int | None:
         try:
-            async with Session() as session, session.begin():
-                return await withdraw(session, 1, 10)
+            return await pay(Session, 1, 10)
         except InsufficientFunds:
             return None
 
-    results = await asyncio.gather(*(withdraw_10() for _ in range(12)))
+    results = await asyncio.gather(*(pay_10() for _ in range(12)))
     async with Session() as session:
         balance = await session.scalar(select(Account.balance).where(Account.id == 1))
     paid = sum(1 for r in results if r is not None)
@@ -313,21 +354,16 @@ async def demonstrate(Session: async_sessionmaker[AsyncSession]) -> None:
     async def process(jobs: list[Job]) -> None:
         seen.extend(job.id for job in jobs)
 
-    await asyncio.gather(*(run_worker(Session, f"worker-{n}", process, 5) for n in range(20)))
+    await run_workers(Session, process, workers=20, batch=5)
     async with Session() as session:
         done = await session.scalar(select(func.count()).where(Job.status == "done"))
     print(f"20 workers: {len(seen)} jobs processed, {len(set(seen))} distinct, {done} done")
 
-    async def append_line(session: AsyncSession, document: Document) -> None:
-        document.body += "line\n"
-
-    # Each StaleDataError means another writer committed: 5 writers need at most 5 attempts.
-    await asyncio.gather(
-        *(apply_with_retry(Session, Document, 1, append_line, attempts=5) for _ in range(5))
-    )
+    # Each StaleDataError means another writer committed: 3 writers need at most 3 attempts.
+    await asyncio.gather(*(append_line(Session, 1, f"line {n}") for n in range(3)))
     async with Session() as session:
         document = await session.get_one(Document, 1)
-    print(f"5 concurrent appends: {document.body.count('line')} lines, version {document.version}")
+    print(f"3 concurrent appends: {document.body.count('line')} lines, version {document.version}")
 
 
 async def main(url: str) -> None:

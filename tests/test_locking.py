@@ -701,6 +701,9 @@ async def test_bad_input_is_refused_before_any_sql(db_url: URL) -> None:
         async def noop(session: AsyncSession, document: Document) -> None:
             return None
 
+        async def noop_process(jobs: list[Job]) -> None:
+            raise AssertionError("no job may be claimed")
+
         bad: Any = "1"  # a value of the wrong type, as it could arrive from JSON
         number: Any = 7
         bad_calls: list[tuple[Callable[[AsyncSession], Awaitable[Any]], str]] = [
@@ -737,6 +740,10 @@ async def test_bad_input_is_refused_before_any_sql(db_url: URL) -> None:
             ]:
                 with pytest.raises(ValueError, match=re.escape(message)):
                     await locking.apply_with_retry(Session, Document, row_id, noop, attempts)
+            with pytest.raises(ValueError, match="line must be a string without a newline"):
+                await locking.append_line(Session, 1, "two\nlines")
+            with pytest.raises(ValueError, match="workers must be a whole number from 1 to 1000"):
+                await locking.run_workers(Session, noop_process, workers=0)
         assert log.count == 0  # refused before any SQL
 
         # Ids no row has: a lookup, then a clear error; nothing written.
@@ -759,5 +766,5 @@ async def test_main_runs(db_url: URL, capsys: pytest.CaptureFixture[str]) -> Non
     assert capsys.readouterr().out.splitlines() == [
         "12 withdrawals of 10 from 100: 10 paid, 2 refused, balance 0",
         "20 workers: 200 jobs processed, 200 distinct, 200 done",
-        "5 concurrent appends: 5 lines, version 6",
+        "3 concurrent appends: 3 lines, version 4",
     ]
