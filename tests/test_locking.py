@@ -256,6 +256,16 @@ async def test_for_update_renders_nothing_on_sqlite_and_the_update_is_lost(db_ur
             assert len(reads) == 2
             assert all(s.endswith("WHERE accounts.id = ?") for s in reads), reads  # no FOR UPDATE
 
+        # Why nothing waited: the driver ran the SELECT outside any transaction.
+        async with sessions(engine)() as session:
+            await locking.withdraw(session, 1, 5)
+            raw = await (await session.connection()).get_raw_connection()
+            assert raw.driver_connection is not None
+            assert raw.driver_connection.in_transaction is False
+            await session.flush()  # the UPDATE: now a transaction is open
+            assert raw.driver_connection.in_transaction is True
+            await session.rollback()
+
 
 async def test_lock_on_an_object_already_loaded_needs_populate_existing(db_url: URL) -> None:
     """The session's identity map keeps an object's loaded values: a later SELECT ... FOR
@@ -303,13 +313,26 @@ def claim_selects(log: StatementLog) -> list[str]:
     return [s for s in log.selects if s.startswith("SELECT jobs.id, jobs.payload")]
 
 
-def assert_each_job_claimed_once(
-    processed: Counter[int], statuses: Counter[str], workers: Counter[str | None]
-) -> None:
-    assert processed == Counter(range(1, JOBS + 1))  # every id once, no other
-    assert statuses == {"done": JOBS}
-    assert None not in workers
-    assert sum(workers.values()) == JOBS
+class Processed:
+    """The workers' process() callback: counts each job and notes the worker it was claimed by."""
+
+    def __init__(self) -> None:
+        self.count: Counter[int] = Counter()
+        self.claimed_by: dict[int, str | None] = {}
+
+    async def __call__(self, jobs: list[Job]) -> None:
+        for job in jobs:
+            self.count[job.id] += 1
+            self.claimed_by[job.id] = job.claimed_by
+
+
+async def assert_each_job_claimed_once(engine: AsyncEngine, processed: Processed) -> None:
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(Job.id, Job.status, Job.claimed_by))).all()
+    assert processed.count == Counter(range(1, JOBS + 1))  # every id once, no other
+    assert Counter(status for _, status, _ in rows) == {"done": JOBS}
+    assert {job_id: worker for job_id, _, worker in rows} == processed.claimed_by
+    assert None not in processed.claimed_by.values()
 
 
 async def test_twenty_workers_claim_every_job_exactly_once(db_url: URL, lane: Lane) -> None:
@@ -319,10 +342,7 @@ async def test_twenty_workers_claim_every_job_exactly_once(db_url: URL, lane: La
     ):
         with count_statements(engine) as log:
             await add_jobs(engine)
-            processed: Counter[int] = Counter()
-
-            async def process(jobs: list[Job]) -> None:
-                processed.update(job.id for job in jobs)
+            process = Processed()
 
             done = await asyncio.gather(
                 *(
@@ -331,7 +351,7 @@ async def test_twenty_workers_claim_every_job_exactly_once(db_url: URL, lane: La
                 )
             )
             assert sum(done) == JOBS
-            assert_each_job_claimed_once(processed, *await job_table(engine))
+            await assert_each_job_claimed_once(engine, process)
             claims = claim_selects(log)
             assert len(claims) >= JOBS // BATCH + WORKERS  # the full batches, then one empty each
             if lane.backend == "sqlite":  # SQLite: BEGIN IMMEDIATE does the work; nothing to skip
@@ -349,10 +369,7 @@ async def test_skip_locked_workers_hold_different_batches_at_the_same_time(
         Session = sessions(engine)
         barrier = asyncio.Barrier(WORKERS)
         first_batches: list[list[int]] = []
-        processed: Counter[int] = Counter()
-
-        async def process(jobs: list[Job]) -> None:
-            processed.update(job.id for job in jobs)
+        process = Processed()
 
         async def worker(name: str) -> None:
             async with Session() as session, session.begin():
@@ -367,9 +384,10 @@ async def test_skip_locked_workers_hold_different_batches_at_the_same_time(
 
         await asyncio.gather(*(worker(f"worker-{n}") for n in range(WORKERS)))
         assert [len(batch) for batch in first_batches] == [BATCH] * WORKERS
+        assert len(set(process.claimed_by.values())) == WORKERS
         # 20 disjoint batches, together the first 100 jobs in id order.
         assert sorted(i for batch in first_batches for i in batch) == list(range(1, 101))
-        assert_each_job_claimed_once(processed, *await job_table(engine))
+        await assert_each_job_claimed_once(engine, process)
 
 
 @pytest.mark.lanes("postgresql", "mysql")
@@ -467,10 +485,7 @@ async def test_sqlite_claim_in_one_statement_claims_every_job_once(db_url: URL) 
     ):
         with count_statements(engine) as log:
             await add_jobs(engine)
-            processed: Counter[int] = Counter()
-
-            async def process(jobs: list[Job]) -> None:
-                processed.update(job.id for job in jobs)
+            process = Processed()
 
             await asyncio.gather(
                 *(
@@ -480,7 +495,7 @@ async def test_sqlite_claim_in_one_statement_claims_every_job_once(db_url: URL) 
                     for n in range(WORKERS)
                 )
             )
-            assert_each_job_claimed_once(processed, *await job_table(engine))
+            await assert_each_job_claimed_once(engine, process)
             assert claim_selects(log) == []  # no separate read: the claim is one statement
             claims = [s for s in log.statements if s.startswith("UPDATE jobs SET status=?")]
             assert len(claims) >= JOBS // BATCH + WORKERS
@@ -566,6 +581,14 @@ async def test_stale_version_raises_on_every_driver(db_url: URL, lane: Lane) -> 
             with count_statements(engine) as log:
                 outcome = await capture(mine.commit())
             deletes = [s for s in log.statements if s.startswith("DELETE FROM documents")]
+            assert all(
+                re.fullmatch(
+                    r"DELETE FROM documents WHERE documents\.id = \S+ AND "
+                    r"documents\.version = \S+",
+                    s,
+                )
+                for s in deletes
+            ), deletes
             if dialect.supports_sane_multi_rowcount:
                 assert len(deletes) == 1
                 assert outcome.error is StaleDataError
