@@ -523,7 +523,7 @@ async def document_rows(engine: AsyncEngine) -> list[tuple[int, str, str, int]]:
                 Document.id
             )
         )
-        return [tuple(row) for row in rows]  # type: ignore[misc]
+        return [(row.id, row.title, row.body, row.version) for row in rows]
 
 
 # SQLAlchemy checks a versioned row's UPDATE/DELETE by rowcount. supports_sane_rowcount: the
@@ -608,8 +608,8 @@ async def test_stale_version_raises_on_every_driver(db_url: URL, lane: Lane) -> 
             (4, "theirs", "", 2),
         ]
         # rowcount counts matched rows even when no value changes (MariaDB: FOUND_ROWS).
-        async with engine.begin() as conn:
-            same = await conn.execute(
+        async with Session() as session, session.begin():
+            same = await session.execute(
                 update(Document).where(Document.id == 2).values(title="Doc 2")
             )
             assert cast("CursorResult[Any]", same).rowcount == 1
