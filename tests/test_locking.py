@@ -21,6 +21,7 @@ from typing import Any, cast
 import pytest
 from sqlalchemy import URL, CursorResult, NullPool, delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -73,28 +74,59 @@ def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-# SQL that counts this database's sessions waiting for a row lock, per backend.
-LOCK_WAITERS = {
-    "postgresql": "SELECT count(*) FROM pg_stat_activity "
-    "WHERE datname = current_database() AND wait_event_type = 'Lock'",
-    "mysql": "SELECT count(*) FROM information_schema.innodb_trx t "
-    "JOIN information_schema.processlist p ON p.id = t.trx_mysql_thread_id "
-    "WHERE t.trx_state = 'LOCK WAIT' AND p.db = DATABASE()",
+SESSIONS_OF_THIS_DATABASE = "SELECT id FROM information_schema.processlist WHERE db = DATABASE()"
+
+
+async def lock_waiters(conn: AsyncConnection, lane: Lane) -> int:
+    """How many sessions of this database wait for a lock, as the server reports it now."""
+    if lane.backend == "postgresql":
+        waiting = await conn.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        )
+        return int(waiting or 0)
+    # MariaDB: not information_schema.innodb_trx, whose snapshot is refreshed only after 0.1 s
+    # without any reader (so polling it keeps it stale). The InnoDB monitor is read live.
+    ours = set((await conn.scalars(text(SESSIONS_OF_THIS_DATABASE))).all())
+    status = (await conn.execute(text("SHOW ENGINE INNODB STATUS"))).one()[2]
+    transactions = status.partition("LIST OF TRANSACTIONS FOR EACH SESSION:")[2]
+    return sum(
+        1
+        for transaction in transactions.split("---TRANSACTION ")
+        if "\nLOCK WAIT " in transaction
+        and (thread := re.search(r"\nMariaDB thread id (\d+),", transaction))
+        and int(thread[1]) in ours
+    )
+
+
+# This database's sessions as the server sees them, for a failure message.
+SESSIONS = {
+    "postgresql": "SELECT pid, state, wait_event_type, wait_event, query FROM pg_stat_activity "
+    "WHERE datname = current_database()",
+    "mysql": "SELECT id, command, state, info FROM information_schema.processlist "
+    "WHERE db = DATABASE()",
 }
 
 
-async def until_lock_waiters(db_url: URL, lane: Lane, count: int) -> None:
-    """Return once ``count`` sessions of this database wait for a lock (seen by the server)."""
+async def release_when_one_waits(release: asyncio.Event, db_url: URL, lane: Lane) -> None:
+    """Set ``release`` once one session of this database waits for a lock, as the server
+    reports it. If that never happens, set it anyway (the holder must not hang) and fail
+    with the sessions the server showed."""
     admin = create_async_engine(db_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
     try:
         async with admin.connect() as conn:
-            for _ in range(3000):  # up to 30 s: a hang, not a slow server, if it runs out
-                if await conn.scalar(text(LOCK_WAITERS[lane.backend])) == count:
+            for _ in range(2000):  # at least 20 s: it ran out only if nobody waits
+                waiting = await lock_waiters(conn, lane)
+                if waiting == 1:
                     return
                 await asyncio.sleep(0.01)
+            sessions = (await conn.execute(text(SESSIONS[lane.backend]))).all()
     finally:
+        release.set()
         await admin.dispose()
-    raise AssertionError(f"never saw {count} session(s) waiting for a lock")
+    raise AssertionError(f"{waiting} sessions wait for a lock; the server shows {sessions}")
 
 
 # --- read-modify-write --------------------------------------------------------------------
@@ -168,7 +200,7 @@ async def test_read_modify_write_without_a_lock_loses_an_update(db_url: URL) -> 
 async def test_for_update_makes_the_second_transaction_wait_for_the_first(
     db_url: URL, lane: Lane
 ) -> None:
-    async with asyncio.timeout(60), locking_engine(db_url) as engine:
+    async with asyncio.timeout(120), locking_engine(db_url) as engine:
         Session = sessions(engine)
 
         async def two_withdrawals(first: int, second: int) -> list[Any]:
@@ -189,10 +221,10 @@ async def test_for_update_makes_the_second_transaction_wait_for_the_first(
 
             async def observer() -> None:
                 await first_holds_lock.wait()
-                await until_lock_waiters(db_url, lane, 1)  # the server says: waiting for a lock
-                second_waits.set()
+                await release_when_one_waits(second_waits, db_url, lane)
 
             results = await asyncio.gather(holder(), waiter(), observer(), return_exceptions=True)
+            assert results[2] is None, results[2]  # the server saw the second one waiting
             return list(results[:2])
 
         await open_account(engine, 100)
@@ -392,7 +424,7 @@ async def test_skip_locked_workers_hold_different_batches_at_the_same_time(
 
 @pytest.mark.lanes("postgresql", "mysql")
 async def test_without_skip_locked_the_next_worker_waits(db_url: URL, lane: Lane) -> None:
-    async with asyncio.timeout(60), locking_engine(db_url) as engine:
+    async with asyncio.timeout(120), locking_engine(db_url) as engine:
         await add_jobs(engine)
         Session = sessions(engine)
         first_holds = asyncio.Event()
@@ -415,8 +447,7 @@ async def test_without_skip_locked_the_next_worker_waits(db_url: URL, lane: Lane
 
         async def observer() -> None:
             await first_holds.wait()
-            await until_lock_waiters(db_url, lane, 1)  # the second worker waits for row 1
-            second_waits.set()
+            await release_when_one_waits(second_waits, db_url, lane)  # it waits for row 1
 
         claimed, after_waiting, _ = await asyncio.gather(first(), second(), observer())
         assert claimed == [1, 2, 3, 4, 5]
