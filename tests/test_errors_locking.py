@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 import sqlalchemy
 from sqlalchemy import String
-from sqlalchemy.exc import DBAPIError, NotSupportedError, OperationalError
+from sqlalchemy.exc import NotSupportedError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -19,8 +19,8 @@ from examples.errors import locking as m
 from examples.locking import LockingBase
 from examples.models import Base
 from tests.conftest import Lane
+from tests.postgresql_errors import postgresql_error
 from tools.statements import count_statements
-from tools.versions import ASYNCPG_ERRORS_BY_SQLSTATE
 
 STALE_UPDATE = "UPDATE statement on table 'documents' expected to update 1 row(s); 0 were matched."
 STALE_DELETE = (
@@ -108,22 +108,14 @@ async def test_for_update_in_raw_sql(db: Database, lane: Lane) -> None:
 
 async def test_lock_with_outer_join(db: Database, lane: Lane) -> None:
     outcome = await capture(m.in_transaction(db.Session, m.wrong_lock_with_outer_join))
-    if lane.driver == "asyncpg":
-        # Up to 2.0.58/2.1.9 a plain DBAPIError; then NotSupportedError (SQLSTATE 0A000). 2.0
-        # also quotes asyncpg's own class.
-        assert outcome.error is (NotSupportedError if ASYNCPG_ERRORS_BY_SQLSTATE else DBAPIError)
-        assert re.match(
-            r"\(sqlalchemy\.dialects\.postgresql\.asyncpg\.(Error|NotSupportedError)\) "
-            r"(<class 'asyncpg\.exceptions\.FeatureNotSupportedError'>: )?"
+    if lane.backend == "postgresql":  # NotSupportedError (SQLSTATE 0A000), per driver and line
+        postgresql_error(
+            outcome,
+            lane,
+            NotSupportedError,
+            ("FeatureNotSupportedError", "FeatureNotSupported"),
             r"FOR UPDATE cannot be applied to the nullable side of an outer join",
-            outcome.message,
-        ), outcome.message
-    elif lane.driver == "psycopg":
-        assert outcome.error is NotSupportedError
-        assert outcome.message.startswith(
-            "(psycopg.errors.FeatureNotSupported) FOR UPDATE cannot be applied to the nullable "
-            "side of an outer join"
-        ), outcome.message
+        )
     else:  # MariaDB locks through outer joins; SQLite has no lock clause
         assert outcome.value == ["Ada", "Grace"]
     with count_statements(db.engine) as log:

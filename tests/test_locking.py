@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, cast
 
 import pytest
+from pymysql.constants import CLIENT  # type: ignore[import-untyped]
 from sqlalchemy import URL, CursorResult, NullPool, delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -644,6 +645,10 @@ async def test_stale_version_raises_on_every_driver(db_url: URL, lane: Lane) -> 
                 update(Document).where(Document.id == 2).values(title="Doc 2")
             )
             assert cast("CursorResult[Any]", same).rowcount == 1
+            if lane.driver == "aiomysql":  # the flag SQLAlchemy's MySQL dialects connect with
+                raw = await (await session.connection()).get_raw_connection()
+                client_flag = getattr(raw.driver_connection, "client_flag", 0)
+                assert client_flag & CLIENT.FOUND_ROWS
 
 
 async def test_one_delete_per_flush_checks_the_version_on_every_driver(db_url: URL) -> None:
