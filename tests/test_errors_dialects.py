@@ -18,7 +18,6 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import (
     CompileError,
     DataError,
-    DBAPIError,
     InvalidRequestError,
     ProgrammingError,
 )
@@ -33,36 +32,9 @@ from examples.errors import Database, Outcome, capture
 from examples.errors import dialects as m
 from examples.fastapi_app import SessionDep
 from tests.conftest import Lane
+from tests.postgresql_errors import postgresql_error
 from tools.statements import count_statements
-from tools.versions import ASYNCPG_ERRORS_BY_SQLSTATE, SA21
-
-
-def postgresql_error(
-    outcome: Outcome,
-    lane: Lane,
-    pep249_class: type[DBAPIError],
-    driver_classes: tuple[str, str],
-    text: str,
-) -> None:
-    """A PostgreSQL error through each driver. psycopg raises the PEP 249 class of the SQLSTATE
-    (``pep249_class``) and names its own class (``driver_classes[1]``). asyncpg errors arrive
-    as a plain DBAPIError, or since 2.0.59/2.1.10 as that PEP 249 class; 2.0 also names asyncpg's
-    class (``driver_classes[0]``) in the message."""
-    asyncpg_class, psycopg_class = driver_classes
-    if lane.driver == "psycopg":
-        assert outcome.error is pep249_class
-        assert re.match(rf"\(psycopg\.errors\.{psycopg_class}\) " + text, outcome.message), (
-            outcome.message
-        )
-        return
-    expected = pep249_class if ASYNCPG_ERRORS_BY_SQLSTATE else DBAPIError
-    assert outcome.error is expected
-    adapter_class = pep249_class.__name__ if ASYNCPG_ERRORS_BY_SQLSTATE else "Error"
-    assert re.match(
-        rf"\(sqlalchemy\.dialects\.postgresql\.asyncpg\.{adapter_class}\) "
-        rf"(<class 'asyncpg\.exceptions\.{asyncpg_class}'>: )?" + text,
-        outcome.message,
-    ), outcome.message
+from tools.versions import SA21
 
 
 async def session_time_zone(session: AsyncSession) -> zoneinfo.ZoneInfo:

@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError, NotSupportedError, OperationalError, Prog
 from examples.errors import capture
 from examples.errors import poolers as m
 from tests.conftest import Lane
-from tests.test_errors_dialects import asyncpg_error
+from tests.postgresql_errors import asyncpg_error
 from tools.databases import Server
 from tools.versions import SA21
 
