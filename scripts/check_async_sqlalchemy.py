@@ -225,6 +225,14 @@ RULES: dict[str, Rule] = {
             _ERR + "unsafe-use-of-new-value-of-enum-type",
         ),
         Rule(
+            "SQA312",
+            "lock-with-outer-join",
+            "with_for_update() over an outer join (joinedload, lazy='joined', outerjoin): "
+            "PostgreSQL cannot lock its nullable side",
+            "lock the main table only: `.with_for_update(of=Model)` (or selectinload)",
+            _ERR + "for-update-cannot-be-applied-to-the-nullable-side-of-an-outer-join",
+        ),
+        Rule(
             "SQA401",
             "session-query",
             "AsyncSession has no query() (1.x API)",
@@ -653,6 +661,7 @@ class Attr:
     json_mutable: bool = False  # MutableDict/MutableList JSON: nested changes are not tracked
     float_type: bool = False  # binary floating point (Mapped[float], Float, Double, REAL)
     cascade_all: bool = False  # relationship(cascade="all, ...")
+    innerjoin: bool = False  # relationship(innerjoin=True): joined eager loads use INNER JOIN
     node: ast.AST | None = None
 
 
@@ -685,6 +694,7 @@ class ModuleInfo:
         self.classes: list[ast.ClassDef] = []
         # obj refreshed or expired somewhere here: what the refresh-expire cascade acts on.
         self.refreshes = False
+        self.backrefs: set[str] = set()  # relationship(backref="name"): attributes made elsewhere
         for node in ast.walk(tree):
             for child in ast.iter_child_nodes(node):
                 self.parents[child] = node
@@ -692,6 +702,8 @@ class ModuleInfo:
                 self.classes.append(node)
             elif isinstance(node, ast.Call) and _refresh_call(node):
                 self.refreshes = True
+            elif isinstance(node, ast.keyword) and node.arg == "backref":
+                self.backrefs.add(const_str(node.value) or "")
             elif isinstance(node, ast.ImportFrom) and node.module:
                 for alias in node.names:
                     self.imports[alias.asname or alias.name] = f"{node.module}.{alias.name}"
@@ -761,6 +773,10 @@ class Project:
             collect_models(module)
             for model in module.models:
                 self.models_by_name.setdefault(model.name, []).append(model)
+        # Rules about kinds of columns run only when the run maps such a column.
+        attrs = [a for ms in self.models_by_name.values() for m in ms for a in m.attrs.values()]
+        self.maps_json = any(a.json or a.json_mutable for a in attrs)
+        self.maps_uuid = any(a.uuid for a in attrs)
 
     def model(
         self, name: str | None, module: ModuleInfo, near: ast.AST | None = None
@@ -964,6 +980,7 @@ def _attr(
                 if const_str(key) == "lazy":
                     attr.lazy = const_str(item)
         attr.back_populates = const_str(kwarg(call, "back_populates"))
+        attr.innerjoin = _true_kwarg(call, "innerjoin")
         cascade = const_str(kwarg(call, "cascade"))
         if isinstance(kwargs, ast.Dict):
             for key, item in zip(kwargs.keys, kwargs.values, strict=True):
@@ -1608,6 +1625,12 @@ class Analyzer:
                     info.options_unknown = True
                     continue
                 for sub in ast.walk(arg):
+                    if (
+                        isinstance(sub, ast.Call)
+                        and last_name(sub) == "joinedload"
+                        and not _true_kwarg(sub, "innerjoin")
+                    ):
+                        info.outer_join = True  # joinedload() is a LEFT OUTER JOIN by default
                     if isinstance(sub, ast.Call) and last_name(sub) in LOADERS and sub.args:
                         info.loaders.extend((last_name(sub) or "", a) for a in sub.args)
                     elif isinstance(sub, ast.Call) and last_name(sub) in LOADERS:
@@ -1630,6 +1653,11 @@ class Analyzer:
             info.returning = True
         elif method == "with_for_update":
             info.for_update = True
+            info.lock_of = kwarg(call, "of") is not None
+        elif method == "outerjoin" or (
+            method == "join" and (_true_kwarg(call, "isouter") or _true_kwarg(call, "full"))
+        ):
+            info.outer_join = True
         elif method == "from_statement":
             info.root = info.root or "select"
 
@@ -1676,6 +1704,8 @@ class Statement:
     yield_per: bool = False
     returning: bool = False
     for_update: bool = False
+    lock_of: bool = False  # with_for_update(of=...)
+    outer_join: bool = False  # an outer join: joinedload(), outerjoin(), join(isouter=True)
     calls: list[ast.Call] = field(default_factory=list)
 
     @property
@@ -2726,6 +2756,8 @@ class Checker:
                 "stream_scalars",
             ):
                 self._check_joined_collection(node, statement, scope)
+            if statement.root == "select":
+                self._check_lock_with_outer_join(node, statement)
             if (
                 statement.root == "insert" and not statement.returning
             ) or statement.root == "insert":
@@ -2778,6 +2810,30 @@ class Checker:
                     return
         del holder
         self.report(node, "SQA205")
+
+    def _check_lock_with_outer_join(self, node: ast.Call, statement: Statement) -> None:
+        """SQA312: FOR UPDATE over an outer join, from the statement or from the entity's own
+        lazy="joined" relationships (which every query of it joins unless an option says not)."""
+        if not statement.for_update or statement.lock_of:
+            return
+        outer = statement.outer_join
+        model = self.project.model(statement.entity_name(), self.module, node)
+        if not outer and model is not None and not statement.options_unknown:
+            overridden = {
+                target.attr
+                for loader, target in statement.loaders
+                if isinstance(target, ast.Attribute) and loader != "joinedload"
+            }
+            outer = any(
+                attr.relationship
+                and attr.lazy == "joined"
+                and not attr.innerjoin
+                and name not in overridden
+                for ancestor in self.project.ancestors(model)
+                for name, attr in ancestor.attrs.items()
+            )
+        if outer:
+            self.report(node, "SQA312")
 
     def _maybe_empty(self, params: ast.Name, call: ast.Call, scope: Scope) -> bool:
         """The rows come from the caller (or from a comprehension over what the caller gave) and
@@ -3329,6 +3385,8 @@ class Checker:
     # ------------------------------------------------------- SQA310 JSON changed in place
 
     def check_json_in_place(self, scope: Scope) -> None:
+        if not self.project.maps_json:
+            return
         for node in scope.nodes:
             container: ast.expr | None = None  # the dict or list that is changed
             if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Store | ast.Del):
@@ -3437,11 +3495,12 @@ class Checker:
         return binding is not None and isinstance(binding.node, ast.AsyncFunctionDef)
 
     def check_events(self, scope: Scope) -> None:
-        for node in scope.of_type(ast.AsyncFunctionDef):
-            assert isinstance(node, ast.AsyncFunctionDef)
-            for decorator in node.decorator_list:
-                if self._is_event_call(decorator):
-                    self.report(decorator, "SQA410", f"async def {node.name}")
+        for child in scope.children:
+            node = child.node
+            if isinstance(node, ast.AsyncFunctionDef):
+                for decorator in node.decorator_list:
+                    if self._is_event_call(decorator):
+                        self.report(decorator, "SQA410", f"async def {node.name}")
         for node in scope.of_type(ast.Call):
             assert isinstance(node, ast.Call)
             called = method_call(node)
@@ -3862,7 +3921,9 @@ class Checker:
     # ----------------------------------------------------------- SQA507 a str for a UUID
 
     def check_string_for_uuid(self, scope: Scope) -> None:
-        for node in scope.of_type((ast.Call, ast.Compare)):
+        if not self.project.maps_uuid:
+            return
+        for node in [*scope.of_type(ast.Call), *scope.of_type(ast.Compare)]:
             key: ast.expr | None = None
             attr: Attr | None = None
             if isinstance(node, ast.Call):
@@ -4090,15 +4151,7 @@ class Checker:
                 return True
             if isinstance(stmt, ast.keyword) and stmt.arg == "backref":
                 return True
-        for module in self.project.modules:
-            for node in ast.walk(module.tree):
-                if (
-                    isinstance(node, ast.keyword)
-                    and node.arg == "backref"
-                    and const_str(node.value) == name
-                ):
-                    return True
-        return False
+        return any(name in module.backrefs for module in self.project.modules)
 
     def _check_ambiguous(self, model: Model) -> None:
         for attr in model.attrs.values():
@@ -4263,6 +4316,12 @@ def _as_list(value: object) -> list[ast.AST]:
     if isinstance(value, list):
         return value
     return [value] if isinstance(value, ast.AST) else []
+
+
+def _true_kwarg(call: ast.Call, name: str) -> bool:
+    """``name=`` given and not a false constant (``innerjoin=True``, ``isouter=flag``)."""
+    value = kwarg(call, name)
+    return value is not None and not _is_false(value)
 
 
 def _is_false(node: ast.expr) -> bool:

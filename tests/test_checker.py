@@ -409,6 +409,42 @@ CASES: list[tuple[str, str, str]] = [
         """,
     ),
     (
+        "SQA312",
+        """
+        async def lock(session: AsyncSession) -> list[User]:
+            stmt = select(Post).options(selectinload(Post.author)).with_for_update()
+            stmt = stmt.outerjoin(User, Post.author_id == User.id)
+            return list(await session.scalars(stmt))
+        """,
+        """
+        async def lock(session: AsyncSession) -> list[User]:
+            stmt = select(Post).options(selectinload(Post.author)).with_for_update(of=Post)
+            stmt = stmt.outerjoin(User, Post.author_id == User.id)
+            return list(await session.scalars(stmt))
+        """,
+    ),
+    (
+        "SQA312",  # a lazy="joined" relationship is an outer join in every query of the class
+        """
+        class Ticket(Base):
+            __tablename__ = "tickets"
+            id: Mapped[int] = mapped_column(primary_key=True)
+            owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+            owner: Mapped[User | None] = relationship(lazy="joined")
+        async def claim(session: AsyncSession) -> Ticket | None:
+            return await session.scalar(select(Ticket).limit(1).with_for_update(skip_locked=True))
+        """,
+        """
+        class Ticket(Base):
+            __tablename__ = "tickets"
+            id: Mapped[int] = mapped_column(primary_key=True)
+            owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+            owner: Mapped[User] = relationship(lazy="joined", innerjoin=True)
+        async def claim(session: AsyncSession) -> Ticket | None:
+            return await session.scalar(select(Ticket).limit(1).with_for_update(skip_locked=True))
+        """,
+    ),
+    (
         "SQA410",
         """
         engine = create_async_engine("postgresql+asyncpg://db/app")
