@@ -236,7 +236,10 @@ async def _store_long_name(engine: AsyncEngine) -> str | None:
     async with Session() as session, session.begin():
         session.add(User(email="long@example.com", name="n" * 150))  # name is String(100)
     async with Session() as session:
-        return await session.scalar(select(User.name).where(User.email == "long@example.com"))
+        name: str | None = await session.scalar(
+            select(User.name).where(User.email == "long@example.com")
+        )
+        return name
 
 
 @pytest.mark.lanes("mysql")  # PostgreSQL always refuses; SQLite stores the whole value
