@@ -3562,8 +3562,11 @@ class Checker:
             if "mode=memory" in (exact or "") and poolclass is None and not open_kwargs:
                 self.report(node, "SQA413", exact or "")
         for engines in memory_engines.values():
-            for node in sorted(engines, key=pos)[1:]:
-                self.report(node, "SQA411", "a second engine on the same in-memory URL")
+            first, *others = sorted(engines, key=pos)
+            for node in others:
+                statements = {self.module.enclosing(n, (ast.stmt,)) for n in (first, node)}
+                if len(statements) == 1 or not self._exclusive(first, node):
+                    self.report(node, "SQA411", "a second engine on the same in-memory URL")
 
     def _check_pool_arguments(self, node: ast.Call, url: str | None) -> None:
         """SQA412: sizing arguments for NullPool, or for the StaticPool of in-memory SQLite."""

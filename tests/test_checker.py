@@ -722,6 +722,31 @@ def test_cascade_all_is_flagged_only_where_async_code_refreshes() -> None:
     assert found({"test_sync.py": in_sync_test}) == []
 
 
+def test_one_in_memory_engine_per_branch_is_not_a_second_engine() -> None:
+    """SQA411 counts engines on one in-memory URL that can exist together, not alternatives."""
+    alternatives = """
+    def make(fast: bool) -> AsyncEngine:
+        if fast:
+            return create_async_engine("sqlite+aiosqlite://")
+        return create_async_engine("sqlite+aiosqlite://", echo=True)
+    """
+    together = """
+    async def count_users() -> int:
+        fixture_engine = create_async_engine("sqlite+aiosqlite://")
+        app_engine = create_async_engine("sqlite+aiosqlite://")
+        try:
+            async with fixture_engine.begin() as conn:
+                await conn.run_sync(Base.metadata.create_all)
+            async with AsyncSession(app_engine) as session:
+                return len((await session.scalars(select(User.id))).all())  # no such table
+        finally:
+            await fixture_engine.dispose()
+            await app_engine.dispose()
+    """
+    assert codes(alternatives) == []
+    assert codes(together) == ["SQA411"]
+
+
 def test_money_names_and_float_types() -> None:
     """SQA606 reads the column's name: amounts and prices, not rates or percentages."""
     assert checker._money_name("amount")
