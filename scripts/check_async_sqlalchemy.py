@@ -712,6 +712,14 @@ class ModuleInfo:
                     self.imports[alias.asname or alias.name.split(".")[0]] = (
                         alias.name if alias.asname else alias.name.split(".")[0]
                     )
+        uses_asyncio = any(
+            full.startswith(("sqlalchemy.ext.asyncio", "sqlmodel.ext.asyncio"))
+            for full in self.imports.values()
+        )
+        # A sync program (a script with its own Session or engine): its mappings are sync code's.
+        self.sync_only = not uses_asyncio and any(
+            full in SYNC_SESSION_IMPORTS for full in self.imports.values()
+        )
         self.module_aliases: dict[str, ast.expr] = {}
         for stmt in tree.body:
             if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
@@ -3558,7 +3566,11 @@ class Checker:
             if memory == "private" and exact is not None:
                 if poolclass is not None and last_name(poolclass) not in ("StaticPool", None):
                     self.report(node, "SQA411", f"{last_name(poolclass)} on {exact}")
-                memory_engines.setdefault(exact, []).append(node)
+                if not isinstance(scope.node, ast.Module):
+                    # In a function (a test, a fixture) two engines on one in-memory URL are
+                    # meant to share a database; at module level they can be separate on
+                    # purpose (one database per shard).
+                    memory_engines.setdefault(exact, []).append(node)
             if "mode=memory" in (exact or "") and poolclass is None and not open_kwargs:
                 self.report(node, "SQA413", exact or "")
         for engines in memory_engines.values():
@@ -4137,13 +4149,18 @@ class Checker:
     def _refreshed_in_async_code(self, model: Model) -> bool:
         """Whether async code may refresh (or expire) this class's objects: a class defined in
         a function is used there only (an async def that refreshes); a module-level one by the
-        whole run (it uses the asyncio extension and refreshes something)."""
+        whole run (it uses the asyncio extension and refreshes something), unless its module is
+        a sync program of its own."""
         function = self.module.enclosing(model.node, (ast.FunctionDef, ast.AsyncFunctionDef))
         if function is not None:
             return isinstance(function, ast.AsyncFunctionDef) and any(
                 isinstance(node, ast.Call) and _refresh_call(node) for node in ast.walk(function)
             )
-        return self.project.uses_asyncio and any(m.refreshes for m in self.project.modules)
+        return (
+            self.project.uses_asyncio
+            and not self.module.sync_only
+            and any(m.refreshes for m in self.project.modules)
+        )
 
     def _has_any(self, model: Model, name: str) -> bool:
         """Any assignment of that name in the class body (a backref, a property...)."""
@@ -4439,6 +4456,13 @@ AWAITING_CALLS = {
 ADD_ENUM_VALUE = re.compile(
     r"\bALTER\s+TYPE\s+\S+\s+ADD\s+VALUE\s+(?:IF\s+NOT\s+EXISTS\s+)?'([^']+)'", re.IGNORECASE
 )
+SYNC_SESSION_IMPORTS = {
+    "sqlalchemy.orm.Session",
+    "sqlalchemy.orm.sessionmaker",
+    "sqlalchemy.orm.scoped_session",
+    "sqlalchemy.create_engine",
+    "sqlalchemy.engine.create_engine",
+}
 POOL_SIZING_ARGS = {"pool_size", "max_overflow", "pool_timeout", "pool_use_lifo"}
 POOLER_PORTS = {6432, 6543}
 # The startup parameters PgBouncer tracks; it refuses any other at connect.

@@ -716,6 +716,8 @@ def test_cascade_all_is_flagged_only_where_async_code_refreshes() -> None:
     assert found({"models.py": mapping, "app.py": uses.format(method="expire")}) == ["SQA605"]
     assert found({"models.py": mapping, "app.py": uses.format(method="flush")}) == []
     assert found({"models.py": mapping}) == []  # no asyncio extension in the run
+    sync_script = "from sqlalchemy.orm import Session\n" + textwrap.dedent(mapping)
+    assert found({"models.py": sync_script, "app.py": uses.format(method="refresh")}) == []
     in_sync_test = "from sqlalchemy.ext.asyncio import AsyncSession\ndef test_sync(session):\n"
     in_sync_test += textwrap.indent(textwrap.dedent(mapping), "    ")
     in_sync_test += "    session.refresh(Shelf())\n"
@@ -723,7 +725,8 @@ def test_cascade_all_is_flagged_only_where_async_code_refreshes() -> None:
 
 
 def test_one_in_memory_engine_per_branch_is_not_a_second_engine() -> None:
-    """SQA411 counts engines on one in-memory URL that can exist together, not alternatives."""
+    """SQA411 counts engines on one in-memory URL that can exist together in a function, not
+    alternatives, and not module-level engines (separate databases on purpose: shards)."""
     alternatives = """
     def make(fast: bool) -> AsyncEngine:
         if fast:
@@ -743,7 +746,12 @@ def test_one_in_memory_engine_per_branch_is_not_a_second_engine() -> None:
             await fixture_engine.dispose()
             await app_engine.dispose()
     """
+    shards = """
+    north = create_async_engine("sqlite+aiosqlite://")
+    south = create_async_engine("sqlite+aiosqlite://")
+    """
     assert codes(alternatives) == []
+    assert codes(shards) == []
     assert codes(together) == ["SQA411"]
 
 
