@@ -27,6 +27,7 @@ import os
 import re
 import sys
 import tokenize
+import urllib.parse
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,7 +80,7 @@ RULES: dict[str, Rule] = {
             "session-held-across-io",
             "session holds its transaction across an await of non-database IO",
             "do the slow call before the session starts its transaction (or after it ends)",
-            _ERR + "database-is-locked-sqlite",
+            "references/performance.md#slow-calls-between-the-read-and-the-write",
         ),
         Rule(
             "SQA105",
@@ -134,6 +135,14 @@ RULES: dict[str, Rule] = {
             "joinedload() of a collection, result read without .unique()",
             "`result.unique().scalars()`, or selectinload() for collections",
             _ERR + "the-unique-method-must-be-invoked-on-this-result",
+        ),
+        Rule(
+            "SQA206",
+            "get-options-ignored",
+            "session.get() with options for an object the session already holds: the options "
+            "are not applied",
+            "`session.get(Model, pk, options=[...], populate_existing=True)`",
+            _ERR + "not-available-due-to-lazyraise-after-sessionget-with-options",
         ),
         Rule(
             "SQA301",
@@ -206,7 +215,22 @@ RULES: dict[str, Rule] = {
             "JSON column changed in place: the ORM does not see it, nothing is saved",
             "assign a new value (`obj.data = {**obj.data, 'k': v}`), call "
             "`flag_modified(obj, 'data')`, or map it with `MutableDict.as_mutable(JSON)`",
-            _ERR + "silent-bugs-wrong-results-no-error",
+            _ERR + "json-changed-in-place-never-saved",
+        ),
+        Rule(
+            "SQA311",
+            "enum-value-used-in-its-transaction",
+            "enum value added by ALTER TYPE ... ADD VALUE used in the same transaction",
+            "commit the ALTER TYPE first: its own `async with engine.begin()` block (or migration)",
+            _ERR + "unsafe-use-of-new-value-of-enum-type",
+        ),
+        Rule(
+            "SQA312",
+            "lock-with-outer-join",
+            "with_for_update() over an outer join (joinedload, lazy='joined', outerjoin): "
+            "PostgreSQL cannot lock its nullable side",
+            "lock the main table only: `.with_for_update(of=Model)` (or selectinload)",
+            _ERR + "for-update-cannot-be-applied-to-the-nullable-side-of-an-outer-join",
         ),
         Rule(
             "SQA401",
@@ -248,7 +272,7 @@ RULES: dict[str, Rule] = {
             "event-on-async-object",
             "event listener on an async object: events live on the sync objects",
             "listen on `engine.sync_engine` (sessions: `Session` or the sync_session_class)",
-            "references/production.md#the-engine",
+            "references/events.md#the-rule-listeners-go-on-the-sync-objects",
         ),
         Rule(
             "SQA407",
@@ -270,6 +294,59 @@ RULES: dict[str, Rule] = {
             "get_bind() returns an AsyncEngine to the sync Session",
             "return `engine.sync_engine`",
             _ERR + "asynccontextnotstarted-get_bind-returns-an-asyncengine",
+        ),
+        Rule(
+            "SQA410",
+            "async-def-where-sync-called",
+            "async def given as an event listener or to run_sync(): its body never runs",
+            "a plain `def` (its IO needs no await there: the sync connection or session)",
+            _ERR + "coroutine-was-never-awaited-async-def-listener-or-run_sync-function",
+        ),
+        Rule(
+            "SQA411",
+            "memory-database-per-connection",
+            "in-memory SQLite opened by more than one connection (another pool class, a second "
+            "engine): each has its own empty database",
+            "one engine with `poolclass=StaticPool` for the whole run; or a shared-cache or file "
+            "database",
+            _ERR + "no-such-table-in-memory-sqlite",
+        ),
+        Rule(
+            "SQA412",
+            "pool-size-without-a-pool",
+            "pool_size/max_overflow/pool_timeout for a pool that takes none (NullPool, the "
+            "StaticPool of in-memory SQLite)",
+            "size the pool only where the engine gets a QueuePool (server databases)",
+            _ERR + "invalid-argument-pool_size-sent-to-create_engine-with-staticpool",
+        ),
+        Rule(
+            "SQA413",
+            "memory-database-default-pool",
+            "named in-memory SQLite (mode=memory) without poolclass: one connection shared by "
+            "every session",
+            "name the pool: `poolclass=AsyncAdaptedQueuePool` (one connection per session) or "
+            "`StaticPool`",
+            _ERR + "selection-of-the-staticpool-pool-class-based-on-modememory-is-deprecated",
+        ),
+        Rule(
+            "SQA414",
+            "pooler-prepared-statements",
+            "engine for a transaction pooler (port 6432/6543, pgbouncer) with prepared "
+            "statements or startup settings on (heuristic)",
+            "asyncpg: `connect_args={'statement_cache_size': 0, "
+            "'prepared_statement_cache_size': 0}`; psycopg: `{'prepare_threshold': None}`; "
+            "timeouts per transaction",
+            _ERR + "prepared-statement-does-not-exist-behind-a-pooler",
+            heuristic=True,
+        ),
+        Rule(
+            "SQA415",
+            "connect-args-other-driver",
+            "connect_args of another PostgreSQL driver than the URL names: its connect() refuses "
+            "them",
+            "asyncpg: `server_settings`, `timeout`; psycopg: `options`, `connect_timeout` "
+            "(build them from the URL's driver)",
+            "references/drivers.md#connect-arguments-server_settings-or-options",
         ),
         Rule(
             "SQA501",
@@ -298,6 +375,13 @@ RULES: dict[str, Rule] = {
             "Python and/or/not/is on a column inside a SQL expression",
             "`and_()`, `or_()`, `not_()`, `.is_(None)`, `.is_not(None)`",
             _ERR + "python-and-is-none-inside-where",
+        ),
+        Rule(
+            "SQA507",
+            "string-for-uuid",
+            "str given where a UUID column takes a uuid.UUID",
+            "parse it first: `uuid.UUID(raw_id)` (a 404/422 when it is not a UUID)",
+            _ERR + "str-object-has-no-attribute-hex-a-string-where-a-uuid-goes",
         ),
         Rule(
             "SQA505",
@@ -341,6 +425,23 @@ RULES: dict[str, Rule] = {
             "Mapped[...] of a Python type that has no SQL type",
             "`mapped_column(JSON)`, or the type in the base's type_annotation_map",
             _ERR + "could-not-locate-sqlalchemy-core-type",
+        ),
+        Rule(
+            "SQA605",
+            "cascade-all",
+            'cascade="all" in async code: refresh(parent) expires the loaded children too '
+            "(refresh-expire)",
+            "list the cascades: `cascade='save-update, merge, expunge, delete, delete-orphan'`",
+            _ERR + "not-available-due-to-lazyraise-after-refresh",
+        ),
+        Rule(
+            "SQA606",
+            "float-money",
+            "money in a float column (an amount by its name): floating point loses cents "
+            "(heuristic)",
+            "`Mapped[Decimal] = mapped_column(Numeric(12, 2))`",
+            _ERR + "money-in-a-float-column",
+            heuristic=True,
         ),
     )
 }
@@ -519,6 +620,7 @@ def annotation_args(annotation: ast.expr) -> list[ast.expr]:
 
 EAGER_LAZY = {"selectin", "joined", "subquery", "immediate", "noload", "dynamic", "write_only"}
 JSON_TYPES = {"JSON", "JSONB"}
+FLOAT_TYPES = {"Float", "FLOAT", "Double", "DOUBLE", "DOUBLE_PRECISION", "REAL"}
 STRING_TYPES = {
     "String",
     "Text",
@@ -553,8 +655,13 @@ class Attr:
     foreign_table: str | None = None
     python_type: ast.expr | None = None  # the X of Mapped[X] for plain columns without a type
     has_sql_type: bool = False
+    uuid: bool = False  # holds uuid.UUID values (Mapped[uuid.UUID], Uuid, UUID)
     deferred: bool = False  # loaded on first access: IO under asyncio
     json: bool = False  # a JSON column whose in-place changes are not tracked
+    json_mutable: bool = False  # MutableDict/MutableList JSON: nested changes are not tracked
+    float_type: bool = False  # binary floating point (Mapped[float], Float, Double, REAL)
+    cascade_all: bool = False  # relationship(cascade="all, ...")
+    innerjoin: bool = False  # relationship(innerjoin=True): joined eager loads use INNER JOIN
     node: ast.AST | None = None
 
 
@@ -585,11 +692,18 @@ class ModuleInfo:
         # local name -> fully qualified import ("sqlalchemy.ext.asyncio.AsyncSession")
         self.imports: dict[str, str] = {}
         self.classes: list[ast.ClassDef] = []
+        # obj refreshed or expired somewhere here: what the refresh-expire cascade acts on.
+        self.refreshes = False
+        self.backrefs: set[str] = set()  # relationship(backref="name"): attributes made elsewhere
         for node in ast.walk(tree):
             for child in ast.iter_child_nodes(node):
                 self.parents[child] = node
             if isinstance(node, ast.ClassDef):
                 self.classes.append(node)
+            elif isinstance(node, ast.Call) and _refresh_call(node):
+                self.refreshes = True
+            elif isinstance(node, ast.keyword) and node.arg == "backref":
+                self.backrefs.add(const_str(node.value) or "")
             elif isinstance(node, ast.ImportFrom) and node.module:
                 for alias in node.names:
                     self.imports[alias.asname or alias.name] = f"{node.module}.{alias.name}"
@@ -598,6 +712,14 @@ class ModuleInfo:
                     self.imports[alias.asname or alias.name.split(".")[0]] = (
                         alias.name if alias.asname else alias.name.split(".")[0]
                     )
+        uses_asyncio = any(
+            full.startswith(("sqlalchemy.ext.asyncio", "sqlmodel.ext.asyncio"))
+            for full in self.imports.values()
+        )
+        # A sync program (a script with its own Session or engine): its mappings are sync code's.
+        self.sync_only = not uses_asyncio and any(
+            full in SYNC_SESSION_IMPORTS for full in self.imports.values()
+        )
         self.module_aliases: dict[str, ast.expr] = {}
         for stmt in tree.body:
             if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
@@ -649,10 +771,20 @@ class Project:
             if isinstance(node, ast.ClassDef)
             and any(last_name(b) == "AsyncSession" for b in node.bases)
         }
+        # Mappings are async code's concern when the run uses the asyncio extension somewhere.
+        self.uses_asyncio = any(
+            full.startswith(("sqlalchemy.ext.asyncio", "sqlmodel.ext.asyncio"))
+            for module in modules
+            for full in module.imports.values()
+        )
         for module in modules:
             collect_models(module)
             for model in module.models:
                 self.models_by_name.setdefault(model.name, []).append(model)
+        # Rules about kinds of columns run only when the run maps such a column.
+        attrs = [a for ms in self.models_by_name.values() for m in ms for a in m.attrs.values()]
+        self.maps_json = any(a.json or a.json_mutable for a in attrs)
+        self.maps_uuid = any(a.uuid for a in attrs)
 
     def model(
         self, name: str | None, module: ModuleInfo, near: ast.AST | None = None
@@ -856,6 +988,15 @@ def _attr(
                 if const_str(key) == "lazy":
                     attr.lazy = const_str(item)
         attr.back_populates = const_str(kwarg(call, "back_populates"))
+        attr.innerjoin = _true_kwarg(call, "innerjoin")
+        cascade = const_str(kwarg(call, "cascade"))
+        if isinstance(kwargs, ast.Dict):
+            for key, item in zip(kwargs.keys, kwargs.values, strict=True):
+                if const_str(key) == "cascade":
+                    cascade = const_str(item)
+        attr.cascade_all = cascade is not None and "all" in {
+            part.strip() for part in cascade.lower().split(",")
+        }
         attr.foreign_keys_given = any(
             kwarg(call, k) is not None for k in ("foreign_keys", "primaryjoin", "secondaryjoin")
         ) or bool(kwarg(call, "secondary"))
@@ -886,16 +1027,33 @@ def _attr(
     attr.python_type = python_type
     if python_type is not None and last_name(python_type) == "str":
         attr.string = True
+    if python_type is not None and last_name(python_type) == "UUID":
+        attr.uuid = True
+    if python_type is not None and last_name(python_type) == "float":
+        attr.float_type = True  # unless a column call below names an exact type
     for column in column_calls:
         flags = [kwarg(column, "deferred"), kwarg(column, "deferred_raiseload")]
         if last_name(column) == "deferred" or any(
             isinstance(flag, ast.Constant) and flag.value for flag in flags
         ):
             attr.deferred = True  # deferred_raiseload=True defers the column too
-        sql_types = [last_name(a) for a in [*column.args, kwarg(column, "type_")] if a is not None]
-        mutable = any("Mutable" in (dotted(a) or ast.unparse(a)) for a in column.args)
-        if any(t in JSON_TYPES for t in sql_types) and not mutable:
-            attr.json = True
+        type_args = [a for a in [*column.args, kwarg(column, "type_")] if a is not None]
+        # Every type name in the type argument: JSON in MutableDict.as_mutable(JSON), in
+        # JSON().with_variant(JSONB(), "postgresql")...
+        sql_types = {
+            last_name(sub)
+            for a in type_args
+            for sub in ast.walk(a)
+            if isinstance(sub, ast.Name | ast.Attribute)
+        }
+        mutable = any(t and t.startswith("Mutable") for t in sql_types)
+        if sql_types & JSON_TYPES:
+            attr.json = not mutable
+            attr.json_mutable = mutable
+        if {last_name(a) for a in type_args} & FLOAT_TYPES:
+            attr.float_type = True
+        if {last_name(a) for a in type_args} & {"Uuid", "UUID"}:
+            attr.uuid = True
         pk = kwarg(column, "primary_key")
         if isinstance(pk, ast.Constant) and pk.value:
             attr.primary_key = True
@@ -911,12 +1069,19 @@ def _attr(
                 target = const_str(arg.args[0])
                 if target and "." in target:
                     attr.foreign_table = target.rsplit(".", 1)[0]
-            elif type_name is not None and type_name[:1].isupper():
+            elif (type_name is not None and type_name[:1].isupper()) or (
+                isinstance(arg, ast.Call)
+                and isinstance(arg.func, ast.Attribute)
+                and any((last_name(sub) or "")[:1].isupper() for sub in ast.walk(arg.func.value))
+            ):
+                # JSON, Numeric(12, 2); MutableDict.as_mutable(JSON), JSON().with_variant(...)
                 attr.has_sql_type = True
                 if type_name not in STRING_TYPES and attr.string is None:
                     attr.string = False
         if kwarg(column, "type_") is not None or kwarg(column, "sa_column") is not None:
             attr.has_sql_type = True
+        if type_args and not ({last_name(a) for a in type_args} & FLOAT_TYPES):
+            attr.float_type = False  # Numeric(12, 2) under Mapped[float]: exact in the database
         onupdate = kwarg(column, "onupdate")
         if kwarg(column, "server_onupdate") is not None or _is_sql_expression(onupdate):
             attr.server_onupdate = True
@@ -1468,6 +1633,12 @@ class Analyzer:
                     info.options_unknown = True
                     continue
                 for sub in ast.walk(arg):
+                    if (
+                        isinstance(sub, ast.Call)
+                        and last_name(sub) == "joinedload"
+                        and not _true_kwarg(sub, "innerjoin")
+                    ):
+                        info.outer_join = True  # joinedload() is a LEFT OUTER JOIN by default
                     if isinstance(sub, ast.Call) and last_name(sub) in LOADERS and sub.args:
                         info.loaders.extend((last_name(sub) or "", a) for a in sub.args)
                     elif isinstance(sub, ast.Call) and last_name(sub) in LOADERS:
@@ -1490,6 +1661,11 @@ class Analyzer:
             info.returning = True
         elif method == "with_for_update":
             info.for_update = True
+            info.lock_of = kwarg(call, "of") is not None
+        elif method == "outerjoin" or (
+            method == "join" and (_true_kwarg(call, "isouter") or _true_kwarg(call, "full"))
+        ):
+            info.outer_join = True
         elif method == "from_statement":
             info.root = info.root or "select"
 
@@ -1536,6 +1712,8 @@ class Statement:
     yield_per: bool = False
     returning: bool = False
     for_update: bool = False
+    lock_of: bool = False  # with_for_update(of=...)
+    outer_join: bool = False  # an outer join: joinedload(), outerjoin(), join(isouter=True)
     calls: list[ast.Call] = field(default_factory=list)
 
     @property
@@ -1584,6 +1762,7 @@ class Checker:
                 self.check_relationship_not_loaded,
                 self.check_read_after_commit,
                 self.check_server_value_after_flush,
+                self.check_get_options_ignored,
                 self.check_statement_execution,
                 self.check_begin_blocks,
                 self.check_begin_after_autobegin,
@@ -1591,6 +1770,7 @@ class Checker:
                 self.check_object_in_two_sessions,
                 self.check_refresh_before_flush,
                 self.check_results,
+                self.check_enum_value_in_its_transaction,
                 self.check_driver_exception,
                 self.check_lost_update,
                 self.check_json_in_place,
@@ -1602,6 +1782,7 @@ class Checker:
                 self.check_like,
                 self.check_pagination,
                 self.check_python_operators,
+                self.check_string_for_uuid,
                 self.check_statement_per_item,
             ):
                 check(scope)
@@ -2456,6 +2637,83 @@ class Checker:
             if flushed is not None:
                 self.report(node, "SQA203", f"{name}.{node.attr}")
 
+    # ------------------------------------------- SQA206 get() options on a loaded object
+
+    def check_get_options_ignored(self, scope: Scope) -> None:
+        if not scope.is_async:
+            return
+        earlier: list[tuple[Pos, object, str | None, Binding | None]] = []  # get(M, key) calls
+        for node in sorted(scope.of_type(ast.Await), key=pos):
+            assert isinstance(node, ast.Await)
+            called = method_call(node.value)
+            if called is None or called[1] not in ("get", "get_one") or not called[2].args:
+                continue
+            receiver, _, call = called
+            if not self.an.is_session(receiver, scope, pos(node)):
+                continue
+            session = self.an.identity(receiver, scope, pos(node))
+            model_name = last_name(call.args[0])
+            key = call.args[1] if len(call.args) > 1 else kwarg(call, "ident")
+            key_binding = scope.lookup(key.id, pos(key)) if isinstance(key, ast.Name) else None
+            if (
+                kwarg(call, "options") is not None
+                and not self._populates_existing(call)
+                and session is not None
+                and key is not None
+            ):
+                since = self._loaded_by(key, session, model_name, scope)
+                for at, other_session, other_model, other_key in earlier:
+                    if (
+                        other_session == session
+                        and other_model == model_name
+                        and key_binding is not None
+                        and other_key is key_binding
+                    ):
+                        since = at if since is None else min(since, at)
+                if since is not None and not self._session_reset(session, since, pos(node), scope):
+                    self.report(call, "SQA206", f"{ast.unparse(call.args[0])}, {ast.unparse(key)}")
+            earlier.append((pos(node), session, model_name, key_binding))
+
+    def _populates_existing(self, call: ast.Call) -> bool:
+        value = kwarg(call, "populate_existing")
+        if value is not None:
+            return not _is_false(value)
+        options = kwarg(call, "execution_options")
+        return options is not None and "populate_existing" in ast.unparse(options)
+
+    def _loaded_by(
+        self, key: ast.expr, session: object, model_name: str | None, scope: Scope
+    ) -> Pos | None:
+        """``obj.id`` where obj is a ``model_name`` this session loaded: from when."""
+        if not (isinstance(key, ast.Attribute) and isinstance(key.value, ast.Name)):
+            return None
+        origin = self.orm_origin(key.value, scope)
+        if (
+            origin is None
+            or origin.session is None
+            or origin.model is None
+            or origin.model.name != model_name
+            or self.an.identity(origin.session, scope, pos(origin.node)) != session
+        ):
+            return None
+        attr = self.project.attr(origin.model, key.attr)
+        return pos(origin.node) if attr is not None and attr.primary_key else None
+
+    def _session_reset(self, session: object, start: Pos, stop: Pos, scope: Scope) -> bool:
+        """commit/rollback/expire/expunge/close between two points: the object may be gone or
+        expired, and get() then loads it again with the options."""
+        for node in scope.of_type(ast.Call):
+            assert isinstance(node, ast.Call)
+            called = method_call(node)
+            if (
+                called is not None
+                and start < pos(node) < stop
+                and called[1] in SESSION_RESETS
+                and self.an.identity(called[0], scope, pos(node)) == session
+            ):
+                return True
+        return False
+
     # ------------------------------------- SQA204/205/306/401/404/505 statements executed
 
     def check_statement_execution(self, scope: Scope) -> None:
@@ -2506,6 +2764,8 @@ class Checker:
                 "stream_scalars",
             ):
                 self._check_joined_collection(node, statement, scope)
+            if statement.root == "select":
+                self._check_lock_with_outer_join(node, statement)
             if (
                 statement.root == "insert" and not statement.returning
             ) or statement.root == "insert":
@@ -2558,6 +2818,30 @@ class Checker:
                     return
         del holder
         self.report(node, "SQA205")
+
+    def _check_lock_with_outer_join(self, node: ast.Call, statement: Statement) -> None:
+        """SQA312: FOR UPDATE over an outer join, from the statement or from the entity's own
+        lazy="joined" relationships (which every query of it joins unless an option says not)."""
+        if not statement.for_update or statement.lock_of:
+            return
+        outer = statement.outer_join
+        model = self.project.model(statement.entity_name(), self.module, node)
+        if not outer and model is not None and not statement.options_unknown:
+            overridden = {
+                target.attr
+                for loader, target in statement.loaders
+                if isinstance(target, ast.Attribute) and loader != "joinedload"
+            }
+            outer = any(
+                attr.relationship
+                and attr.lazy == "joined"
+                and not attr.innerjoin
+                and name not in overridden
+                for ancestor in self.project.ancestors(model)
+                for name, attr in ancestor.attrs.items()
+            )
+        if outer:
+            self.report(node, "SQA312")
 
     def _maybe_empty(self, params: ast.Name, call: ast.Call, scope: Scope) -> bool:
         """The rows come from the caller (or from a comprehension over what the caller gave) and
@@ -2940,6 +3224,69 @@ class Checker:
             statement = block if isinstance(block, ast.stmt) else None
         return False
 
+    # ----------------------------------------------- SQA311 new enum value in its transaction
+
+    def check_enum_value_in_its_transaction(self, scope: Scope) -> None:
+        for node in scope.of_type(ast.Await):
+            assert isinstance(node, ast.Await)
+            called = method_call(node.value)
+            if called is None or called[1] not in EXECUTING | {"exec_driver_sql"}:
+                continue
+            if not called[2].args:
+                continue
+            sql = self._sql_text(called[2].args[0], scope, 0)
+            match = ADD_ENUM_VALUE.search(sql or "")
+            if match is None:
+                continue
+            value = match.group(1)
+            block = self._transaction_block(node)
+            connection = self.an.identity(called[0], scope, pos(node))
+            if block is None or connection is None:
+                continue
+            for later in self._body_nodes(block.body):
+                if not isinstance(later, ast.Await) or pos(later) <= end(node):
+                    continue
+                other = method_call(later.value)
+                if (
+                    other is None
+                    or other[1] not in EXECUTING | {"exec_driver_sql"}
+                    or self.an.identity(other[0], scope, pos(later)) != connection
+                ):
+                    continue
+                if any(
+                    isinstance(sub, ast.Constant)
+                    and isinstance(sub.value, str)
+                    and (sub.value == value or f"'{value}'" in sub.value)
+                    for arg in [*other[2].args, *(k.value for k in other[2].keywords)]
+                    for sub in ast.walk(arg)
+                ):
+                    self.report(later, "SQA311", value)
+                    break
+
+    def _sql_text(self, expr: ast.expr, scope: Scope, depth: int) -> str | None:
+        """The literal SQL of ``text("...")``, of a string, or of a name bound to either."""
+        if depth > 4:
+            return None
+        if isinstance(expr, ast.Call) and last_name(expr) == "text" and expr.args:
+            return const_str(expr.args[0])
+        if isinstance(expr, ast.Name):
+            binding = scope.lookup(expr.id, pos(expr))
+            if binding is not None and binding.kind == "assign" and binding.value is not None:
+                return self._sql_text(binding.value, scope.owner(binding), depth + 1)
+        return const_str(expr)
+
+    def _transaction_block(self, node: ast.AST) -> ast.With | ast.AsyncWith | None:
+        """The innermost ``with X.begin()`` block around a node."""
+        current = self.module.parents.get(node)
+        while current is not None and not isinstance(current, NESTED_SCOPES):
+            if isinstance(current, ast.With | ast.AsyncWith) and any(
+                (method_call(item.context_expr) or (None, "", None))[1] == "begin"
+                for item in current.items
+            ):
+                return current
+            current = self.module.parents.get(current)
+        return None
+
     # ----------------------------------------------------------- SQA308 driver exceptions
 
     def check_driver_exception(self, scope: Scope) -> None:
@@ -3046,24 +3393,43 @@ class Checker:
     # ------------------------------------------------------- SQA310 JSON changed in place
 
     def check_json_in_place(self, scope: Scope) -> None:
+        if not self.project.maps_json:
+            return
         for node in scope.nodes:
-            column: ast.Attribute | None = None
+            container: ast.expr | None = None  # the dict or list that is changed
             if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Store | ast.Del):
-                column = node.value if isinstance(node.value, ast.Attribute) else None
+                container = node.value
             elif (
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Attribute)
                 and node.func.attr in IN_PLACE_METHODS
-                and isinstance(node.func.value, ast.Attribute)
             ):
-                column = node.func.value
-            if column is None or not isinstance(column.value, ast.Name):
+                container = node.func.value
+            if container is None:
+                continue
+            # obj.col is level 0; obj.col["a"] and obj.col.setdefault("a", {}) are level 1: a
+            # nested value, which even MutableDict/MutableList do not watch.
+            level = 0
+            while True:
+                if isinstance(container, ast.Subscript):
+                    container = container.value
+                elif (
+                    isinstance(container, ast.Call)
+                    and isinstance(container.func, ast.Attribute)
+                    and container.func.attr in ("setdefault", "get")
+                ):
+                    container = container.func.value
+                else:
+                    break
+                level += 1
+            column = container
+            if not isinstance(column, ast.Attribute) or not isinstance(column.value, ast.Name):
                 continue
             origin = self.orm_origin(column.value, scope)
             if origin is None or origin.model is None or origin.via == "new":
                 continue  # a new object is inserted with whatever it holds at the flush
             attr = self.project.attr(origin.model, column.attr)
-            if attr is None or not attr.json:
+            if attr is None or not (attr.json or (attr.json_mutable and level >= 1)):
                 continue
             if self._json_flagged(column.value.id, column.attr, pos(node), scope):
                 continue
@@ -3120,20 +3486,45 @@ class Checker:
 
     # ---------------------------------------------------------- SQA406 events on async objects
 
+    def _is_event_call(self, node: ast.AST) -> bool:
+        """``event.listen(...)``/``event.listens_for(...)`` (or the names imported alone)."""
+        if not isinstance(node, ast.Call):
+            return False
+        name = dotted(node.func) or ""
+        return name.endswith(("event.listen", "event.listens_for")) or (
+            name in ("listen", "listens_for") and self.module.imported_from(name, "sqlalchemy")
+        )
+
+    def _async_function(self, expr: ast.expr, scope: Scope) -> bool:
+        """A name bound to an ``async def`` (the function SQLAlchemy would call)."""
+        if not isinstance(expr, ast.Name):
+            return False
+        binding = scope.lookup(expr.id, pos(expr))
+        return binding is not None and isinstance(binding.node, ast.AsyncFunctionDef)
+
     def check_events(self, scope: Scope) -> None:
+        for child in scope.children:
+            node = child.node
+            if isinstance(node, ast.AsyncFunctionDef):
+                for decorator in node.decorator_list:
+                    if self._is_event_call(decorator):
+                        self.report(decorator, "SQA410", f"async def {node.name}")
         for node in scope.of_type(ast.Call):
             assert isinstance(node, ast.Call)
-            name = dotted(node.func) or ""
-            if not (
-                name.endswith(("event.listen", "event.listens_for"))
-                or (
-                    name in ("listen", "listens_for")
-                    and self.module.imported_from(name, "sqlalchemy")
-                )
+            called = method_call(node)
+            if (
+                called is not None
+                and called[1] == "run_sync"
+                and node.args
+                and self._async_function(node.args[0], scope)
+                and self.an.is_async_db(called[0], scope, pos(node))
             ):
+                self.report(node, "SQA410", f"run_sync({ast.unparse(node.args[0])})")
                 continue
-            if not node.args:
+            if not self._is_event_call(node) or not node.args:
                 continue
+            if len(node.args) >= 3 and self._async_function(node.args[2], scope):
+                self.report(node, "SQA410", f"listener {ast.unparse(node.args[2])}")
             target = node.args[0]
             kind = self.an.kind(target, scope, pos(node))
             if (
@@ -3148,12 +3539,15 @@ class Checker:
     # ------------------------------------------------------------- SQA407/408 URL and driver
 
     def check_urls(self, scope: Scope) -> None:
+        memory_engines: dict[str, list[ast.Call]] = {}  # private in-memory URL -> engines
         for node in scope.of_type(ast.Call):
             assert isinstance(node, ast.Call)
             name = last_name(node)
             if name not in ("create_async_engine", "create_engine") or not node.args:
                 continue
             url = self._literal_url(node.args[0], scope)
+            exact = self._literal_url(node.args[0], scope, exact=True)
+            self._check_pool_arguments(node, exact)
             if url is None or "://" not in url:
                 continue
             scheme = url.split("://", 1)[0].lower()
@@ -3163,8 +3557,112 @@ class Checker:
                     self.report(node, "SQA407", scheme)
             elif driver in ASYNC_ONLY_DRIVERS:
                 self.report(node, "SQA408", scheme)
+            if name != "create_async_engine":
+                continue
+            self._check_connect_args(node, driver, exact, scope)
+            memory = _memory_database(exact) if exact is not None else None
+            poolclass = kwarg(node, "poolclass")
+            open_kwargs = any(k.arg is None for k in node.keywords)  # **kwargs may name one
+            if memory == "private" and exact is not None:
+                if poolclass is not None and last_name(poolclass) not in ("StaticPool", None):
+                    self.report(node, "SQA411", f"{last_name(poolclass)} on {exact}")
+                if not isinstance(scope.node, ast.Module):
+                    # In a function (a test, a fixture) two engines on one in-memory URL are
+                    # meant to share a database; at module level they can be separate on
+                    # purpose (one database per shard).
+                    memory_engines.setdefault(exact, []).append(node)
+            if "mode=memory" in (exact or "") and poolclass is None and not open_kwargs:
+                self.report(node, "SQA413", exact or "")
+        for engines in memory_engines.values():
+            first, *others = sorted(engines, key=pos)
+            for node in others:
+                statements = {self.module.enclosing(n, (ast.stmt,)) for n in (first, node)}
+                if len(statements) == 1 or not self._exclusive(first, node):
+                    self.report(node, "SQA411", "a second engine on the same in-memory URL")
 
-    def _literal_url(self, expr: ast.expr, scope: Scope) -> str | None:
+    def _check_pool_arguments(self, node: ast.Call, url: str | None) -> None:
+        """SQA412: sizing arguments for NullPool, or for the StaticPool of in-memory SQLite."""
+        sizing = [k.arg for k in node.keywords if k.arg in POOL_SIZING_ARGS]
+        if not sizing:
+            return
+        poolclass = kwarg(node, "poolclass")
+        if poolclass is not None:
+            if last_name(poolclass) in ("NullPool", "StaticPool"):
+                self.report(node, "SQA412", f"{', '.join(sizing)} with {last_name(poolclass)}")
+        elif url is not None and _memory_database(url) is not None:
+            self.report(node, "SQA412", f"{', '.join(sizing)} on {url}")
+
+    def _check_connect_args(
+        self, node: ast.Call, driver: str, url: str | None, scope: Scope
+    ) -> None:
+        """SQA414 (a pooler URL with prepared statements on) and SQA415 (connect_args of the
+        other PostgreSQL driver), for a literal URL."""
+        family = "asyncpg" if driver == "asyncpg" else "psycopg" if "psycopg" in driver else None
+        if family is None:
+            return
+        given = kwarg(node, "connect_args")
+        args = self._literal_dict(given, scope) if given is not None else {}
+        if args is not None:
+            foreign = sorted(
+                args.keys() & CONNECT_ARGS_OF["psycopg" if family == "asyncpg" else "asyncpg"]
+            )
+            if foreign:
+                self.report(node, "SQA415", f"{', '.join(foreign)} on {driver}")
+        if url is None or args is None or any(k.arg is None for k in node.keywords):
+            return
+        try:
+            parts = urllib.parse.urlsplit(url)
+            port = parts.port
+        except ValueError:
+            return
+        host = (parts.hostname or "").lower()
+        if not (port in POOLER_PORTS or "pgbouncer" in host):
+            return
+        query = urllib.parse.parse_qs(parts.query)
+        problems: list[str] = []
+        if family == "asyncpg":
+            for setting in ("statement_cache_size", "prepared_statement_cache_size"):
+                value = args.get(setting)
+                if not (_is_zero(value) or query.get(setting) == ["0"]):
+                    problems.append(f"{setting} is not 0")
+            settings = args.get("server_settings")
+            names = self._literal_dict(settings, scope) if settings is not None else {}
+            if names is not None and set(map(str.lower, names)) - POOLER_STARTUP_PARAMETERS:
+                problems.append("server_settings (startup parameters)")
+        else:
+            value = args.get("prepare_threshold")
+            if not (value is not None and _is_none(value)):
+                problems.append("prepare_threshold is not None")
+            if "options" in args:
+                problems.append("options (startup parameters)")
+        if problems:
+            self.report(node, "SQA414", f"{host}:{port}: {'; '.join(problems)}")
+
+    def _literal_dict(
+        self, expr: ast.expr, scope: Scope, depth: int = 0
+    ) -> dict[str, ast.expr] | None:
+        """The keys and values of a dict literal (or of a name bound to one); None if unknown."""
+        if isinstance(expr, ast.Name) and depth < 4:
+            binding = scope.lookup(expr.id, pos(expr))
+            if binding is not None and binding.kind == "assign" and binding.value is not None:
+                return self._literal_dict(binding.value, scope.owner(binding), depth + 1)
+            return None
+        if isinstance(expr, ast.Dict):
+            found: dict[str, ast.expr] = {}
+            for key, value in zip(expr.keys, expr.values, strict=True):
+                name = const_str(key)
+                if name is None:
+                    return None  # **other or a computed key
+                found[name] = value
+            return found
+        if isinstance(expr, ast.Call) and last_name(expr) == "dict" and not expr.args:
+            if any(k.arg is None for k in expr.keywords):
+                return None
+            return {k.arg: k.value for k in expr.keywords if k.arg is not None}
+        return None
+
+    def _literal_url(self, expr: ast.expr, scope: Scope, exact: bool = False) -> str | None:
+        """A URL written in the source; without ``exact``, the head of an f-string too."""
         if isinstance(expr, ast.Name):
             binding = scope.lookup(expr.id, pos(expr))
             if binding is not None and binding.kind == "assign":
@@ -3172,7 +3670,7 @@ class Checker:
         value = const_str(expr)
         if value is not None:
             return value
-        if isinstance(expr, ast.JoinedStr) and expr.values:
+        if isinstance(expr, ast.JoinedStr) and expr.values and not exact:
             head = const_str(expr.values[0])
             return head if head and "://" in head else None
         return None
@@ -3283,12 +3781,12 @@ class Checker:
                     found.append((template[: match.start()], value))
         return found
 
-    def _safe_interpolation(self, expr: ast.expr, scope: Scope) -> bool:
+    def _safe_interpolation(self, expr: ast.expr, scope: Scope, depth: int = 0) -> bool:
         """Values that cannot carry user input: constants, numbers, table names from the code."""
         if isinstance(expr, ast.Constant):
             return True
         if isinstance(expr, ast.Tuple):
-            return all(self._safe_interpolation(e, scope) for e in expr.elts)
+            return all(self._safe_interpolation(e, scope, depth + 1) for e in expr.elts)
         if isinstance(expr, ast.Name):
             if expr.id.isupper():
                 return True
@@ -3296,6 +3794,14 @@ class Checker:
             annotation = strip_optional(binding.annotation) if binding is not None else None
             if last_name(annotation) in ("int", "float", "bool", "Decimal"):
                 return True
+            if (
+                binding is not None
+                and binding.kind == "assign"
+                and isinstance(binding.value, ast.Call)
+                and depth < 4
+            ):
+                # milliseconds = round(seconds * 1000); name = preparer.quote(database)
+                return self._safe_interpolation(binding.value, scope.owner(binding), depth + 1)
         if isinstance(expr, ast.Attribute) and expr.attr in ("__tablename__", "fullname"):
             return True
         if isinstance(expr, ast.Name | ast.Attribute) and IDENTIFIER_NAME.search(
@@ -3426,6 +3932,50 @@ class Checker:
         if isinstance(entity, ast.Attribute) and isinstance(entity.value, ast.Name):
             return self.project.model(entity.value.id, self.module, near)
         return None
+
+    # ----------------------------------------------------------- SQA507 a str for a UUID
+
+    def check_string_for_uuid(self, scope: Scope) -> None:
+        if not self.project.maps_uuid:
+            return
+        for node in [*scope.of_type(ast.Call), *scope.of_type(ast.Compare)]:
+            key: ast.expr | None = None
+            attr: Attr | None = None
+            if isinstance(node, ast.Call):
+                called = method_call(node)
+                if (
+                    called is None
+                    or called[1] not in ("get", "get_one")
+                    or len(node.args) < 2
+                    or not self.an.is_session(called[0], scope, pos(node))
+                ):
+                    continue
+                model = self.project.model(last_name(node.args[0]), self.module, node)
+                keys = [
+                    a
+                    for m in (self.project.ancestors(model) if model else [])
+                    for a in m.attrs.values()
+                    if a.primary_key
+                ]
+                attr, key = (keys[0] if len(keys) == 1 else None), node.args[1]
+            elif (
+                isinstance(node, ast.Compare)
+                and len(node.ops) == 1
+                and isinstance(node.ops[0], ast.Eq | ast.NotEq)
+                and isinstance(node.left, ast.Attribute)
+            ):
+                model = self._entity_model(node.left.value, node)
+                attr = self.project.attr(model, node.left.attr)
+                key = node.comparators[0]
+            if attr is None or not attr.uuid or not isinstance(key, ast.Name):
+                continue
+            binding = scope.lookup(key.id, pos(key))
+            if (
+                binding is not None
+                and binding.kind == "param"
+                and last_name(strip_optional(binding.annotation)) == "str"
+            ):
+                self.report(key, "SQA507", f"{key.id}: str")
 
     # -------------------------------------------------------- SQA504 Python operators in SQL
 
@@ -3589,6 +4139,28 @@ class Checker:
             self._check_ambiguous(model)
             self._check_primary_key(model)
             self._check_column_types(model)
+            cascade_matters = self._refreshed_in_async_code(model)
+            for attr in model.attrs.values():
+                if attr.cascade_all and cascade_matters:
+                    self.report(attr.node or model.node, "SQA605", f"{model.name}.{attr.name}")
+                if attr.float_type and not attr.relationship and _money_name(attr.name):
+                    self.report(attr.node or model.node, "SQA606", f"{model.name}.{attr.name}")
+
+    def _refreshed_in_async_code(self, model: Model) -> bool:
+        """Whether async code may refresh (or expire) this class's objects: a class defined in
+        a function is used there only (an async def that refreshes); a module-level one by the
+        whole run (it uses the asyncio extension and refreshes something), unless its module is
+        a sync program of its own."""
+        function = self.module.enclosing(model.node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        if function is not None:
+            return isinstance(function, ast.AsyncFunctionDef) and any(
+                isinstance(node, ast.Call) and _refresh_call(node) for node in ast.walk(function)
+            )
+        return (
+            self.project.uses_asyncio
+            and not self.module.sync_only
+            and any(m.refreshes for m in self.project.modules)
+        )
 
     def _has_any(self, model: Model, name: str) -> bool:
         """Any assignment of that name in the class body (a backref, a property...)."""
@@ -3599,15 +4171,7 @@ class Checker:
                 return True
             if isinstance(stmt, ast.keyword) and stmt.arg == "backref":
                 return True
-        for module in self.project.modules:
-            for node in ast.walk(module.tree):
-                if (
-                    isinstance(node, ast.keyword)
-                    and node.arg == "backref"
-                    and const_str(node.value) == name
-                ):
-                    return True
-        return False
+        return any(name in module.backrefs for module in self.project.modules)
 
     def _check_ambiguous(self, model: Model) -> None:
         for attr in model.attrs.values():
@@ -3690,6 +4254,78 @@ class Origin:
     node: ast.AST
 
 
+MONEY_WORDS = {
+    "amount",
+    "price",
+    "cost",
+    "total",
+    "subtotal",
+    "balance",
+    "fee",
+    "fees",
+    "salary",
+    "wage",
+    "payment",
+    "tax",
+    "discount",
+    "revenue",
+    "refund",
+    "budget",
+    "paid",
+    "owed",
+    "money",
+}
+NOT_MONEY_WORDS = {
+    "rate",
+    "ratio",
+    "percent",
+    "percentage",
+    "pct",
+    "factor",
+    "weight",
+    "score",
+    "time",
+    "seconds",
+    "ms",
+    "duration",
+    "count",
+    "avg",
+    "mean",
+}
+
+
+def _money_name(name: str) -> bool:
+    """``amount``, ``unit_price``, ``totalCost``: but not ``tax_rate`` or ``discount_pct``."""
+    words = {w.lower() for w in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])", name)}
+    return bool(words & MONEY_WORDS) and not words & NOT_MONEY_WORDS
+
+
+def _refresh_call(node: ast.Call) -> bool:
+    """``x.refresh(obj)`` or ``x.expire(obj)``: what the refresh-expire cascade follows."""
+    return (
+        isinstance(node.func, ast.Attribute)
+        and node.func.attr in ("refresh", "expire")
+        and bool(node.args)
+    )
+
+
+def _memory_database(url: str) -> str | None:
+    """ "private" for an in-memory SQLite database of one connection (``sqlite+aiosqlite://``,
+    ``:memory:``, ``mode=memory`` without a shared cache), "named" for a shared-cache one."""
+    scheme, _, rest = url.partition("://")
+    if not scheme.lower().startswith("sqlite"):
+        return None
+    path, _, query = rest.partition("?")
+    params = dict(part.partition("=")[::2] for part in query.split("&") if part)
+    if params.get("mode") == "memory":
+        return "named" if params.get("cache") == "shared" else "private"
+    return "private" if path.lstrip("/") in ("", ":memory:") else None
+
+
+def _is_zero(node: ast.expr | None) -> bool:
+    return isinstance(node, ast.Constant) and node.value == 0 and node.value is not False
+
+
 def _assigns_dunder(stmt: ast.stmt) -> bool:
     return isinstance(stmt, ast.Assign) and any(
         isinstance(t, ast.Name) and t.id.startswith("__") for t in stmt.targets
@@ -3700,6 +4336,12 @@ def _as_list(value: object) -> list[ast.AST]:
     if isinstance(value, list):
         return value
     return [value] if isinstance(value, ast.AST) else []
+
+
+def _true_kwarg(call: ast.Call, name: str) -> bool:
+    """``name=`` given and not a false constant (``innerjoin=True``, ``isouter=flag``)."""
+    value = kwarg(call, name)
+    return value is not None and not _is_false(value)
 
 
 def _is_false(node: ast.expr) -> bool:
@@ -3810,6 +4452,59 @@ AWAITING_CALLS = {
     "run",
     "start_soon",
     "as_completed",
+}
+ADD_ENUM_VALUE = re.compile(
+    r"\bALTER\s+TYPE\s+\S+\s+ADD\s+VALUE\s+(?:IF\s+NOT\s+EXISTS\s+)?'([^']+)'", re.IGNORECASE
+)
+SYNC_SESSION_IMPORTS = {
+    "sqlalchemy.orm.Session",
+    "sqlalchemy.orm.sessionmaker",
+    "sqlalchemy.orm.scoped_session",
+    "sqlalchemy.create_engine",
+    "sqlalchemy.engine.create_engine",
+}
+POOL_SIZING_ARGS = {"pool_size", "max_overflow", "pool_timeout", "pool_use_lifo"}
+POOLER_PORTS = {6432, 6543}
+# The startup parameters PgBouncer tracks; it refuses any other at connect.
+POOLER_STARTUP_PARAMETERS = {
+    "client_encoding",
+    "datestyle",
+    "timezone",
+    "standard_conforming_strings",
+    "application_name",
+}  # PgBouncer's default port; Supabase's transaction pooler
+# connect_args keys that only one PostgreSQL driver's connect() takes.
+CONNECT_ARGS_OF = {
+    "asyncpg": {
+        "server_settings",
+        "command_timeout",
+        "timeout",
+        "statement_cache_size",
+        "prepared_statement_cache_size",
+        "max_cached_statement_lifetime",
+        "max_cacheable_statement_size",
+    },
+    "psycopg": {
+        "options",
+        "connect_timeout",
+        "prepare_threshold",
+        "sslmode",
+        "target_session_attrs",
+        "keepalives",
+        "keepalives_idle",
+    },
+}
+SESSION_RESETS = {
+    "commit",
+    "rollback",
+    "close",
+    "expire",
+    "expire_all",
+    "expunge",
+    "expunge_all",
+    "reset",
+    "invalidate",
+    "refresh",
 }
 ONE_ROW = {"scalar_one", "scalar_one_or_none", "scalar", "first", "one", "one_or_none"}
 CONSUMING = {

@@ -348,6 +348,270 @@ CASES: list[tuple[str, str, str]] = [
             await session.execute(update(User).where(User.id.in_(ids)).values(name="x"))
         """,
     ),
+    (
+        "SQA206",
+        """
+        async def posts(session: AsyncSession) -> int:
+            user = await session.scalar(select(User).where(User.name == "Ada"))
+            again = await session.get(User, user.id, options=[selectinload(User.posts)])
+            return len(again.posts)
+        """,
+        """
+        async def posts(session: AsyncSession) -> int:
+            user = await session.scalar(select(User).where(User.name == "Ada"))
+            again = await session.get(
+                User, user.id, options=[selectinload(User.posts)], populate_existing=True
+            )
+            return len(again.posts)
+        """,
+    ),
+    (
+        "SQA310",  # MutableDict sees meta["k"] = v, not a change inside a nested value
+        """
+        from sqlalchemy.ext.mutable import MutableDict
+        class Prefs(Base):
+            __tablename__ = "prefs"
+            id: Mapped[int] = mapped_column(primary_key=True)
+            data: Mapped[dict[str, dict[str, bool]]] = mapped_column(MutableDict.as_mutable(JSON))
+        async def mute(session: AsyncSession, prefs_id: int) -> None:
+            prefs = await session.get_one(Prefs, prefs_id)
+            prefs.data["notify"]["email"] = False
+            await session.commit()
+        """,
+        """
+        from sqlalchemy.ext.mutable import MutableDict
+        class Prefs(Base):
+            __tablename__ = "prefs"
+            id: Mapped[int] = mapped_column(primary_key=True)
+            data: Mapped[dict[str, dict[str, bool]]] = mapped_column(MutableDict.as_mutable(JSON))
+        async def mute(session: AsyncSession, prefs_id: int) -> None:
+            prefs = await session.get_one(Prefs, prefs_id)
+            prefs.data["muted"] = {"email": True}
+            prefs.data.setdefault("notify", {})["email"] = False
+            flag_modified(prefs, "data")
+            await session.commit()
+        """,
+    ),
+    (
+        "SQA311",
+        """
+        async def escalate(engine: AsyncEngine) -> None:
+            async with engine.begin() as conn:
+                await conn.execute(text("ALTER TYPE status ADD VALUE 'escalated'"))
+                await conn.execute(text("UPDATE tickets SET status = 'escalated'"))
+        """,
+        """
+        async def escalate(engine: AsyncEngine) -> None:
+            async with engine.begin() as conn:
+                await conn.execute(text("ALTER TYPE status ADD VALUE 'escalated'"))
+            async with engine.begin() as conn:
+                await conn.execute(text("UPDATE tickets SET status = 'escalated'"))
+        """,
+    ),
+    (
+        "SQA312",
+        """
+        async def lock(session: AsyncSession) -> list[User]:
+            stmt = select(Post).options(selectinload(Post.author)).with_for_update()
+            stmt = stmt.outerjoin(User, Post.author_id == User.id)
+            return list(await session.scalars(stmt))
+        """,
+        """
+        async def lock(session: AsyncSession) -> list[User]:
+            stmt = select(Post).options(selectinload(Post.author)).with_for_update(of=Post)
+            stmt = stmt.outerjoin(User, Post.author_id == User.id)
+            return list(await session.scalars(stmt))
+        """,
+    ),
+    (
+        "SQA312",  # a lazy="joined" relationship is an outer join in every query of the class
+        """
+        class Ticket(Base):
+            __tablename__ = "tickets"
+            id: Mapped[int] = mapped_column(primary_key=True)
+            owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+            owner: Mapped[User | None] = relationship(lazy="joined")
+        async def claim(session: AsyncSession) -> Ticket | None:
+            return await session.scalar(select(Ticket).limit(1).with_for_update(skip_locked=True))
+        """,
+        """
+        class Ticket(Base):
+            __tablename__ = "tickets"
+            id: Mapped[int] = mapped_column(primary_key=True)
+            owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+            owner: Mapped[User] = relationship(lazy="joined", innerjoin=True)
+        async def claim(session: AsyncSession) -> Ticket | None:
+            return await session.scalar(select(Ticket).limit(1).with_for_update(skip_locked=True))
+        """,
+    ),
+    (
+        "SQA410",
+        """
+        engine = create_async_engine("postgresql+asyncpg://db/app")
+        @event.listens_for(engine.sync_engine, "connect")
+        async def on_connect(dbapi_connection: object, record: object) -> None:
+            pass
+        """,
+        """
+        engine = create_async_engine("postgresql+asyncpg://db/app")
+        @event.listens_for(engine.sync_engine, "connect")
+        def on_connect(dbapi_connection: object, record: object) -> None:
+            pass
+        """,
+    ),
+    (
+        "SQA410",
+        """
+        async def setup(engine: AsyncEngine) -> None:
+            async def create(conn: object) -> None:
+                Base.metadata.create_all(conn)
+            async with engine.begin() as conn:
+                await conn.run_sync(create)
+        """,
+        """
+        async def setup(engine: AsyncEngine) -> None:
+            def create(conn: object) -> None:
+                Base.metadata.create_all(conn)
+            async with engine.begin() as conn:
+                await conn.run_sync(create)
+        """,
+    ),
+    (
+        "SQA411",
+        """
+        from sqlalchemy.pool import NullPool
+        engine = create_async_engine("sqlite+aiosqlite:///:memory:", poolclass=NullPool)
+        """,
+        """
+        from sqlalchemy.pool import StaticPool
+        engine = create_async_engine("sqlite+aiosqlite:///:memory:", poolclass=StaticPool)
+        """,
+    ),
+    (
+        "SQA412",
+        """
+        from sqlalchemy.pool import NullPool
+        def make(url: str) -> AsyncEngine:
+            return create_async_engine(url, poolclass=NullPool, pool_size=10)
+        """,
+        """
+        def make(url: str) -> AsyncEngine:
+            return create_async_engine(url, pool_size=10)
+        """,
+    ),
+    (
+        "SQA413",
+        """
+        engine = create_async_engine("sqlite+aiosqlite:///file:t?mode=memory&cache=shared&uri=true")
+        """,
+        """
+        from sqlalchemy.pool import AsyncAdaptedQueuePool
+        engine = create_async_engine(
+            "sqlite+aiosqlite:///file:t?mode=memory&cache=shared&uri=true",
+            poolclass=AsyncAdaptedQueuePool,
+        )
+        """,
+    ),
+    (
+        "SQA414",
+        """
+        engine = create_async_engine("postgresql+asyncpg://app@db.pooler.supabase.com:6543/app")
+        """,
+        """
+        engine = create_async_engine(
+            "postgresql+asyncpg://app@db.pooler.supabase.com:6543/app",
+            connect_args={"statement_cache_size": 0, "prepared_statement_cache_size": 0},
+        )
+        """,
+    ),
+    (
+        "SQA414",
+        """
+        engine = create_async_engine(
+            "postgresql+psycopg://app@pgbouncer/app",
+            connect_args={"prepare_threshold": None, "options": "-c statement_timeout=5000"},
+        )
+        """,
+        """
+        engine = create_async_engine(
+            "postgresql+psycopg://app@pgbouncer/app", connect_args={"prepare_threshold": None}
+        )
+        """,
+    ),
+    (
+        "SQA415",
+        """
+        engine = create_async_engine(
+            "postgresql+psycopg://app@db/app",
+            connect_args={"server_settings": {"statement_timeout": "30000"}},
+        )
+        """,
+        """
+        engine = create_async_engine(
+            "postgresql+psycopg://app@db/app",
+            connect_args={"options": "-c statement_timeout=30000"},
+        )
+        """,
+    ),
+    (
+        "SQA507",
+        """
+        import uuid
+        class Invoice(Base):
+            __tablename__ = "invoices"
+            id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+        async def invoice(session: AsyncSession, raw_id: str) -> Invoice | None:
+            return await session.get(Invoice, raw_id)
+        """,
+        """
+        import uuid
+        class Invoice(Base):
+            __tablename__ = "invoices"
+            id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+        async def invoice(session: AsyncSession, raw_id: str) -> Invoice | None:
+            return await session.get(Invoice, uuid.UUID(raw_id))
+        """,
+    ),
+    (
+        "SQA605",
+        """
+        class Shelf(Base):
+            __tablename__ = "shelves"
+            id: Mapped[int] = mapped_column(primary_key=True)
+            books: Mapped[list["Book"]] = relationship(cascade="all, delete-orphan")
+        async def reload(session: AsyncSession, shelf: Shelf) -> None:
+            await session.refresh(shelf)
+        """,
+        """
+        class Shelf(Base):
+            __tablename__ = "shelves"
+            id: Mapped[int] = mapped_column(primary_key=True)
+            books: Mapped[list["Book"]] = relationship(
+                cascade="save-update, merge, expunge, delete, delete-orphan"
+            )
+        async def reload(session: AsyncSession, shelf: Shelf) -> None:
+            await session.refresh(shelf)
+        """,
+    ),
+    (
+        "SQA606",
+        """
+        class Order(Base):
+            __tablename__ = "orders"
+            id: Mapped[int] = mapped_column(primary_key=True)
+            unit_price: Mapped[float]
+            tax_rate: Mapped[float]
+        """,
+        """
+        from decimal import Decimal
+        from sqlalchemy import Numeric
+        class Order(Base):
+            __tablename__ = "orders"
+            id: Mapped[int] = mapped_column(primary_key=True)
+            unit_price: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+            tax_rate: Mapped[float]
+        """,
+    ),
 ]
 
 
@@ -415,6 +679,99 @@ def test_the_relationship_heuristic_respects_eager_loading_in_the_model() -> Non
         )
         == []
     )
+
+
+def test_cascade_all_is_flagged_only_where_async_code_refreshes() -> None:
+    """refresh-expire acts on refresh()/expire(): without them, or in sync code, "all" is
+    harmless; a class defined in a function is used by that function only."""
+    mapping = """
+    from sqlalchemy import ForeignKey
+    from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+    class Base(DeclarativeBase):
+        pass
+    class Shelf(Base):
+        __tablename__ = "shelves"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        books: Mapped[list["Book"]] = relationship(cascade="all")
+    class Book(Base):
+        __tablename__ = "books"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        shelf_id: Mapped[int] = mapped_column(ForeignKey("shelves.id"))
+    """
+    uses = """
+    from sqlalchemy.ext.asyncio import AsyncSession
+    from models import Shelf
+    async def reload(session: AsyncSession, shelf: Shelf) -> None:
+        await session.{method}(shelf)
+    """
+
+    def found(sources: dict[str, str]) -> list[str]:
+        findings, errors = checker.check_sources(
+            {path: textwrap.dedent(text) for path, text in sources.items()}
+        )
+        assert not errors, errors
+        return [finding.code for finding in findings]
+
+    assert found({"models.py": mapping, "app.py": uses.format(method="refresh")}) == ["SQA605"]
+    assert found({"models.py": mapping, "app.py": uses.format(method="expire")}) == ["SQA605"]
+    assert found({"models.py": mapping, "app.py": uses.format(method="flush")}) == []
+    assert found({"models.py": mapping}) == []  # no asyncio extension in the run
+    sync_script = "from sqlalchemy.orm import Session\n" + textwrap.dedent(mapping)
+    assert found({"models.py": sync_script, "app.py": uses.format(method="refresh")}) == []
+    in_sync_test = "from sqlalchemy.ext.asyncio import AsyncSession\ndef test_sync(session):\n"
+    in_sync_test += textwrap.indent(textwrap.dedent(mapping), "    ")
+    in_sync_test += "    session.refresh(Shelf())\n"
+    assert found({"test_sync.py": in_sync_test}) == []
+
+
+def test_one_in_memory_engine_per_branch_is_not_a_second_engine() -> None:
+    """SQA411 counts engines on one in-memory URL that can exist together in a function, not
+    alternatives, and not module-level engines (separate databases on purpose: shards)."""
+    alternatives = """
+    def make(fast: bool) -> AsyncEngine:
+        if fast:
+            return create_async_engine("sqlite+aiosqlite://")
+        return create_async_engine("sqlite+aiosqlite://", echo=True)
+    """
+    together = """
+    async def count_users() -> int:
+        fixture_engine = create_async_engine("sqlite+aiosqlite://")
+        app_engine = create_async_engine("sqlite+aiosqlite://")
+        try:
+            async with fixture_engine.begin() as conn:
+                await conn.run_sync(Base.metadata.create_all)
+            async with AsyncSession(app_engine) as session:
+                return len((await session.scalars(select(User.id))).all())  # no such table
+        finally:
+            await fixture_engine.dispose()
+            await app_engine.dispose()
+    """
+    shards = """
+    north = create_async_engine("sqlite+aiosqlite://")
+    south = create_async_engine("sqlite+aiosqlite://")
+    """
+    assert codes(alternatives) == []
+    assert codes(shards) == []
+    assert codes(together) == ["SQA411"]
+
+
+def test_money_names_and_float_types() -> None:
+    """SQA606 reads the column's name: amounts and prices, not rates or percentages."""
+    assert checker._money_name("amount")
+    assert checker._money_name("unit_price")
+    assert checker._money_name("totalCost")
+    assert not checker._money_name("tax_rate")
+    assert not checker._money_name("discount_pct")
+    assert not checker._money_name("latitude")
+    model = """
+    from sqlalchemy import Float, Numeric
+    class Payment(Base):
+        __tablename__ = "payments"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        amount: Mapped[float] = mapped_column({type_})
+    """
+    assert codes(model.format(type_="Float")) == ["SQA606"]
+    assert codes(model.format(type_="Numeric(12, 2)")) == []
 
 
 # ------------------------------------------------------------------------------ the command
