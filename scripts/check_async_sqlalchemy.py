@@ -2030,13 +2030,8 @@ class Checker:
                     ):
                         continue
                 return False
-            if isinstance(node, NESTED_SCOPES):
-                inner = self.an.scope_of_node.get(node)
-                if inner is not None and any(
-                    isinstance(n, ast.Name) and n.id == binding.name and n.id not in inner.bindings
-                    for n in inner.nodes
-                ):
-                    return False
+            if self._closure_uses(node, binding):
+                return False
         return True
 
     # ----------------------------------------------------------- SQA104 session held across IO
@@ -2173,15 +2168,18 @@ class Checker:
             if isinstance(parent, ast.withitem):
                 return True
             return True  # returned, yielded, stored or handed to a call: someone else closes it
-        for node in scope.nodes:
-            if isinstance(node, NESTED_SCOPES):
-                inner = self.an.scope_of_node.get(node)
-                if inner is not None and any(
-                    isinstance(n, ast.Name) and n.id == binding.name and n.id not in inner.bindings
-                    for n in inner.nodes
-                ):
-                    return True
-        return False
+        return any(self._closure_uses(node, binding) for node in scope.nodes)
+
+    def _closure_uses(self, node: ast.AST, binding: Binding) -> bool:
+        """True when ``node`` is a nested function or lambda that reads ``binding`` as a
+        closure variable (a name it does not bind itself)."""
+        if not isinstance(node, NESTED_SCOPES):
+            return False
+        inner = self.an.scope_of_node.get(node)
+        return inner is not None and any(
+            isinstance(n, ast.Name) and n.id == binding.name and n.id not in inner.bindings
+            for n in inner.nodes
+        )
 
     # ------------------------------------------------------------------- SQA106 missing await
 
