@@ -260,9 +260,12 @@ def start_embedded_postgresql() -> Server:
     )
     _wait_until_ready(port, server, log, "ready to accept connections", timeout=60)
     url = make_url(f"postgresql+asyncpg://postgres@127.0.0.1:{port}/postgres")
-    return Server(
-        "postgresql", url, f"embedded PostgreSQL on port {port}", [server], workdir, signal.SIGINT
-    )  # SIGINT is PostgreSQL's "fast shutdown"
+    timezone = server_timezone()
+    description = f"embedded PostgreSQL on port {port}" + (
+        f", databases in time zone {timezone}" if timezone else ""
+    )
+    # SIGINT is PostgreSQL's "fast shutdown".
+    return Server("postgresql", url, description, [server], workdir, signal.SIGINT)
 
 
 def start_throwaway_mariadb() -> Server:
@@ -326,7 +329,8 @@ def start_throwaway_mariadb() -> Server:
     scheme = os.environ.get(MYSQL_SCHEME_ENV) or "mysql+aiomysql"
     url = make_url(f"{scheme}://root@127.0.0.1:{port}/mysql")
     zone = f", time zone {timezone}" if timezone else ""
-    description = f"throwaway MariaDB on port {port} as {scheme}://{zone}"
+    mode = f", sql_mode='{sql_mode}'" if sql_mode is not None else ""
+    description = f"throwaway MariaDB on port {port} as {scheme}://{zone}{mode}"
     return Server("mysql", url, description, [server], workdir)
 
 
