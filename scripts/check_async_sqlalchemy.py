@@ -2364,7 +2364,11 @@ class Checker:
                         return Origin(model, receiver, statement, None, "query", call)
         return None
 
-    def check_relationship_not_loaded(self, scope: Scope) -> None:
+    def _loaded_attribute_reads(
+        self, scope: Scope
+    ) -> Iterator[tuple[ast.Attribute, ast.Name, Origin, Model]]:
+        """``obj.attr`` reads in async code where ``obj`` came from a query or ``get()`` in this
+        function (not a constructor): (the read, ``obj``, where it came from, its model)."""
         if not scope.is_async:
             return
         for node in scope.of_type(ast.Attribute):
@@ -2372,14 +2376,15 @@ class Checker:
             if not isinstance(node.value, ast.Name) or not isinstance(node.ctx, ast.Load):
                 continue
             origin = self.orm_origin(node.value, scope)
-            if (
-                origin is None
-                or origin.via == "new"
-                or origin.model is None
-                or origin.statement is None
-            ):
+            if origin is None or origin.via == "new" or origin.model is None:
                 continue
-            attr = self.project.attr(origin.model, node.attr)
+            yield node, node.value, origin, origin.model
+
+    def check_relationship_not_loaded(self, scope: Scope) -> None:
+        for node, obj, origin, model in self._loaded_attribute_reads(scope):
+            if origin.statement is None:
+                continue
+            attr = self.project.attr(model, node.attr)
             statement = origin.statement
             if attr is None or statement.options_unknown:
                 continue
@@ -2397,7 +2402,7 @@ class Checker:
                 continue
             if self._loaded_later(node, origin, scope) or self._catches_load_error(node):
                 continue
-            self.report(node, "SQA201", f"{node.value.id}.{node.attr}")
+            self.report(node, "SQA201", f"{obj.id}.{node.attr}")
 
     def _column_deferred(self, attr: Attr, statement: Statement) -> bool:
         """A column the query leaves unloaded: deferred in the model (and not undeferred), or
@@ -2587,28 +2592,17 @@ class Checker:
     # -------------------------------------------------- SQA203 server value after the flush
 
     def check_server_value_after_flush(self, scope: Scope) -> None:
-        if not scope.is_async:
-            return
-        for node in scope.of_type(ast.Attribute):
-            assert isinstance(node, ast.Attribute)
-            if not isinstance(node.value, ast.Name) or not isinstance(node.ctx, ast.Load):
+        for node, obj, origin, model in self._loaded_attribute_reads(scope):
+            if origin.session is None:
                 continue
-            origin = self.orm_origin(node.value, scope)
-            if (
-                origin is None
-                or origin.model is None
-                or origin.via == "new"
-                or origin.session is None
-            ):
-                continue
-            attr = self.project.attr(origin.model, node.attr)
+            attr = self.project.attr(model, node.attr)
             if (
                 attr is None
                 or not attr.server_onupdate
-                or self.project.flag(origin.model, "eager_defaults")
+                or self.project.flag(model, "eager_defaults")
             ):
                 continue
-            name = node.value.id
+            name = obj.id
             changed: Pos | None = None
             flushed: Pos | None = None
             for sub in scope.nodes:
